@@ -1,0 +1,5 @@
+import sys
+
+from arc_induct.cli import main
+
+sys.exit(main())

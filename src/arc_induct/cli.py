@@ -1,0 +1,105 @@
+"""`arc-induct`: the command line. Each verb parses its flags and calls one library function.
+
+Errors that come from bad input (a malformed file, an unknown dataset) are printed as one line
+naming the file, task or field, with exit status 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import orjson
+
+from arc_induct.scoring import ScoringError, score_submission
+from arc_induct.submission import SubmissionError, read_submission, submission_faults
+from arc_induct.tasks import NAMED_DATASETS, TaskFileError, by_size, load_tasks
+
+DATASET_HELP = (
+    "a named dataset (" + ", ".join(NAMED_DATASETS) + "), a Kaggle *_challenges.json "
+    "(its *_solutions.json is read when beside it), or a folder of task .json files"
+)
+
+# Input errors a user can fix; reported as one line, never a traceback.
+USER_ERRORS: tuple[type[Exception], ...] = (TaskFileError, SubmissionError, ScoringError)
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    tasks = load_tasks(args.dataset)
+    if args.by_size:
+        tasks = by_size(tasks)
+    for t in tasks:
+        print(f"{t.id}\ttrain={len(t.train)}\ttest={len(t.test_inputs)}\tcells={t.cells}")
+    known = "with" if all(t.test_outputs is not None for t in tasks) else "without"
+    print(f"{len(tasks)} tasks from {args.dataset}, {known} test outputs", file=sys.stderr)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    tasks = load_tasks(args.dataset)
+    faults = submission_faults(read_submission(args.submission), tasks)
+    for f in faults:
+        print(f"{args.submission}: {f}")
+    if faults:
+        print(f"INVALID: {len(faults)} fault(s) against {len(tasks)} tasks of {args.dataset}")
+        return 1
+    print(f"valid: {len(tasks)} tasks of {args.dataset}")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    tasks = load_tasks(args.dataset)
+    sub = read_submission(args.submission)
+    faults = submission_faults(sub, tasks)
+    score = score_submission(sub, tasks)
+    if args.per_task:
+        for t in score.tasks:
+            marks = "".join("1" if c else "0" for c in t.correct)
+            print(f"{t.task_id}\t{t.score:.2f}\t[{marks}]")
+    if faults:
+        print(f"warning: {len(faults)} fault(s) in the submission (they score 0); see `arc-induct validate`")
+    print(f"score: {score.total:g} / {len(score.tasks)} = {100 * score.fraction:.2f}%")
+    if args.json:
+        Path(args.json).write_bytes(orjson.dumps(score.to_json(), option=orjson.OPT_INDENT_2))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="arc-induct",
+        description="Solve ARC-AGI tasks by program induction: sample programs, execute, filter, vote.",
+    )
+    sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    s = sub.add_parser("tasks", help="list the tasks of a dataset")
+    s.add_argument("--dataset", required=True, help=DATASET_HELP)
+    s.add_argument("--by-size", action="store_true", help="smallest first (the scheduler's order)")
+    s.set_defaults(func=cmd_tasks)
+
+    s = sub.add_parser("validate", help="check a submission.json against a dataset and list every fault")
+    s.add_argument("submission")
+    s.add_argument("--dataset", required=True, help=DATASET_HELP)
+    s.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser("score", help="score a submission.json with the ARC Prize metric")
+    s.add_argument("submission")
+    s.add_argument("--dataset", required=True, help=DATASET_HELP)
+    s.add_argument("--per-task", action="store_true", help="print one line per task")
+    s.add_argument("--json", metavar="OUT", help="also write the scores as JSON")
+    s.set_defaults(func=cmd_score)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except USER_ERRORS as e:
+        print(f"arc-induct: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

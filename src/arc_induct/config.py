@@ -54,6 +54,7 @@ class RunConfig:
     budget_s: float = 180.0  # wall clock for the whole run, from its start
     reserve_min_s: float = 5.0  # always kept back for the final vote and write
     max_samples_per_task: int = 8
+    extend_budget: bool = True  # when every task used its samples and time is left, sample more
     early_stop_k: int = 6  # programs right on all train pairs and not hard-coded
     give_up_after: int = 64  # samples with no program right on even one train pair
     refine_share: float = 0.5  # share of a task's requests that refine, once it has a partial program

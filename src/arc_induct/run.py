@@ -74,7 +74,7 @@ def run_job(cfg: RunConfig) -> Report:
         first = {t.id: render(first_prompt(t), tokenizer) for t in all_tasks}
         lengths = {tid: prompt_length(text, tokenizer) for tid, text in first.items()}
         chosen = sorted(all_tasks, key=lambda t: (lengths[t.id], t.id))[: cfg.max_tasks]
-        scheduler = Scheduler([(t, lengths[t.id]) for t in chosen], scheduler_settings(cfg))
+        scheduler = Scheduler([(t, lengths[t.id]) for t in chosen], SchedulerSettings.from_config(cfg))
         kept: list[dict[str, Any]] = []
         for row in store.rows():
             scheduler.record(row)
@@ -92,19 +92,6 @@ def run_job(cfg: RunConfig) -> Report:
     report = build_report(cfg, chosen, all_tasks, store.path, ctx, sampling_seconds, time.monotonic() - started)
     report.write(cfg.out)
     return report
-
-
-def scheduler_settings(cfg: RunConfig) -> SchedulerSettings:
-    return SchedulerSettings(
-        samples_per_request=cfg.samples_per_request,
-        max_samples_per_task=cfg.max_samples_per_task,
-        early_stop_k=cfg.early_stop_k,
-        give_up_after=cfg.give_up_after,
-        refine_share=cfg.refine_share,
-        refine_c=cfg.refine_c,
-        hardcoded_threshold=cfg.hardcoded_threshold,
-        seed=cfg.seed,
-    )
 
 
 def execution_limits(cfg: RunConfig) -> Limits:
@@ -182,7 +169,12 @@ async def sample_until_done(ctx: Context) -> None:
             if now >= ctx.stop_at:
                 log.info("run: deadline reached with %d requests in flight", len(inflight))
                 break
-            while len(inflight) < slots and (item := sched.next_item()) is not None:
+            while len(inflight) < slots:
+                item = sched.next_item()
+                if item is None and cfg.extend_budget and sched.extend_budget():
+                    item = sched.next_item()
+                if item is None:
+                    break
                 inflight[asyncio.create_task(attempt(ctx, item))] = item
             if not inflight:
                 break  # every task is done or at its budget

@@ -3,7 +3,7 @@
 Covered:
 - Tasks in prompt-length order, shortest first, visited in rounds so every task gets samples
   before any task gets many (a round issues one request per open task, short ones first).
-- A per-task sample budget; early stop once a task has K programs right on every train pair and
+- A per-task sample budget, extended when every open task has used it and time is left; early stop once a task has K programs right on every train pair and
   not hard-coded; give-up after M samples with no program right on even one train pair (its
   remaining budget simply goes to the tasks still open).
 - Refinement: once a task has partly-right, non-hard-coded programs, a share of its requests
@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from arc_induct.config import RunConfig
 from arc_induct.tasks import Task
 
 # A parent pool bounded per task keeps memory flat over 12 hours of samples.
@@ -50,6 +51,19 @@ class SchedulerSettings:
     refine_c: float
     hardcoded_threshold: float
     seed: int = 0
+
+    @classmethod
+    def from_config(cls, cfg: RunConfig) -> SchedulerSettings:
+        return cls(
+            samples_per_request=cfg.samples_per_request,
+            max_samples_per_task=cfg.max_samples_per_task,
+            early_stop_k=cfg.early_stop_k,
+            give_up_after=cfg.give_up_after,
+            refine_share=cfg.refine_share,
+            refine_c=cfg.refine_c,
+            hardcoded_threshold=cfg.hardcoded_threshold,
+            seed=cfg.seed,
+        )
 
 
 @dataclass
@@ -84,20 +98,34 @@ class Scheduler:
         self.order = [t.id for t, _ in ordered]
         self._cursor = 0
         self._rng = random.Random(settings.seed)
+        self.max_samples = settings.max_samples_per_task  # grows via extend_budget
 
     # --- issuing
     def next_item(self) -> WorkItem | None:
         """The next request to send, or None when every open task is at its budget or waiting."""
         for step in range(len(self.order)):
             st = self.states[self.order[(self._cursor + step) % len(self.order)]]
-            if not st.open or st.issued >= self.s.max_samples_per_task:
+            if not st.open or st.issued >= self.max_samples:
                 continue
             self._cursor = (self._cursor + step + 1) % len(self.order)
             return self._issue(st)
         return None
 
+    def extend_budget(self, factor: float = 1.5) -> bool:
+        """Time is left but every open task has used its samples: give each open task more.
+
+        The per-task budget shapes how samples spread; it must never leave replicas idle while the
+        clock still runs. Returns False when no task is open (nothing to extend)."""
+        open_states = [st for st in self.states.values() if st.open or st.done == "budget"]
+        if not open_states:
+            return False
+        self.max_samples = int(self.max_samples * factor) + 1
+        for st in open_states:
+            st.done = None
+        return True
+
     def _issue(self, st: TaskState) -> WorkItem:
-        n = min(self.s.samples_per_request, self.s.max_samples_per_task - st.issued)
+        n = min(self.s.samples_per_request, self.max_samples - st.issued)
         ids = tuple(f"{st.task.id}/{st.issued + i}" for i in range(n))
         st.issued += n
         st.in_flight += 1
@@ -160,7 +188,7 @@ class Scheduler:
             st.done = "early_stop"
         elif not st.any_partial and st.recorded >= self.s.give_up_after:
             st.done = "gave_up"
-        elif st.issued >= self.s.max_samples_per_task and st.in_flight == 0:
+        elif st.issued >= self.max_samples and st.in_flight == 0:
             st.done = "budget"
 
     @property

@@ -124,7 +124,9 @@ def open_backend(cfg: RunConfig, stack: contextlib.ExitStack) -> tuple[Any, Any]
         endpoints = list(replicas.endpoints)
     else:
         raise ConfigError(f"unknown backend {cfg.backend!r}: choose vllm, openai or replay")
-    router = Router(endpoints, model=cfg.served_model_name, policy=cfg.policy, timeout_s=cfg.request_timeout_s)
+    # Every completion is also recorded, so the run can be replayed later without a GPU.
+    router = Router(endpoints, model=cfg.served_model_name, policy=cfg.policy, timeout_s=cfg.request_timeout_s,
+                    base_seed=cfg.seed, record=cfg.out / "completions.jsonl")
     return router, load_tokenizer(model)
 
 
@@ -204,6 +206,8 @@ async def sample_until_done(ctx: Context) -> None:
         for item in inflight.values():
             sched.finish(item, [])
         bar.close()
+        if hasattr(ctx.backend, "close"):
+            await ctx.backend.close()  # the HTTP session belongs to this event loop
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
 

@@ -50,11 +50,11 @@ def build_notebook(source: Path = SOURCE, parameters: dict[str, object] | None =
     return nb
 
 
-def execute_notebook(nb: nbformat.NotebookNode, cwd: Path, timeout: int) -> nbformat.NotebookNode:
-    """Run every cell in a fresh kernel of this Python; raises CellExecutionError on the first error."""
+def execute_notebook(nb: nbformat.NotebookNode, cwd: Path, timeout: int, kernel: str = "python3") -> nbformat.NotebookNode:
+    """Run every cell in a fresh kernel (python3: this Python); raises CellExecutionError on the first error."""
     from nbclient import NotebookClient  # only needed for --execute
 
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
+    NotebookClient(nb, timeout=timeout, kernel_name=kernel, resources={"metadata": {"path": str(cwd)}}).execute()
     return nb
 
 
@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--execute", action="store_true", help="run it headless with nbclient and save the outputs")
     p.add_argument("--cwd", type=Path, default=Path.cwd(), help="working directory of the kernel (default: here)")
     p.add_argument("--timeout", type=int, default=3600, help="seconds allowed per cell when executing")
+    p.add_argument("--kernel", default="python3", help="Jupyter kernel name (default: %(default)s, this Python)")
     args = p.parse_args(argv)
     try:
         nb = build_notebook(args.source, dict(args.params))
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         from nbclient.exceptions import CellExecutionError
 
         try:
-            execute_notebook(nb, args.cwd, args.timeout)
+            execute_notebook(nb, args.cwd, args.timeout, args.kernel)
         except CellExecutionError as e:
             nbformat.write(nb, args.out)  # keep the partial outputs: they show where it broke
             print(f"build.py: a cell failed; outputs so far in {args.out}\n{e}", file=sys.stderr)

@@ -2,6 +2,7 @@
 
     python wheels/wheelhouse.py build                       # slim set for Kaggle: CPython 3.12, manylinux x86_64
     python wheels/wheelhouse.py build --set full            # + vLLM and its whole closure (many GB)
+    python wheels/wheelhouse.py build --set full --dry-run  # resolve it for cp312 and list it; no download
     python wheels/wheelhouse.py build --native              # slim set for THIS interpreter (what CI installs)
     python wheels/wheelhouse.py check wheels/wheelhouse     # fresh venv, `pip install --no-index`, import
 
@@ -76,8 +77,12 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+# Files a wheelhouse may hold besides wheels: ours, and the one `kaggle datasets init` writes.
+NOT_WHEELS = ("manifest.json", "dataset-metadata.json")
+
+
 def write_manifest(out: Path, meta: dict) -> Path:
-    non_wheels = sorted(p.name for p in out.iterdir() if p.is_file() and p.suffix != ".whl" and p.name != "manifest.json")
+    non_wheels = sorted(p.name for p in out.iterdir() if p.is_file() and p.suffix != ".whl" and p.name not in NOT_WHEELS)
     if non_wheels:
         raise WheelhouseError(f"{out}: files that are not wheels: {non_wheels} (Kaggle cannot build sdists offline)")
     wheels = []
@@ -111,6 +116,23 @@ def build(out: Path, wheel_set: str, python_version: str | None, platforms: list
         "requirements": [own.name] + wanted[1:],
     }
     return write_manifest(out, meta)
+
+
+def plan(wheel_set: str, python_version: str, platforms: list[str], vllm: str) -> list[str]:
+    """Resolve the set for the target without downloading it: `name==version` of every wheel it needs.
+
+    pip reads wheel metadata from the index where it can (PEP 658), so the full set resolves in a
+    minute instead of downloading gigabytes; a few packages without that metadata are still fetched.
+    """
+    target = ["--python-version", python_version, "--implementation", "cp"]
+    target += [arg for p in platforms for arg in ("--platform", p)]
+    with tempfile.TemporaryDirectory(prefix="wheelhouse-plan-") as tmp:
+        report = Path(tmp) / "report.json"
+        run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--only-binary=:all:",
+             "--target", str(Path(tmp) / "target"), "--report", str(report), *target,
+             str(ROOT)] + ([vllm] if wheel_set == "full" else []))
+        installs = json.loads(report.read_text())["install"]
+    return sorted(f"{i['metadata']['name']}=={i['metadata']['version']}" for i in installs)
 
 
 def verify_manifest(wheelhouse: Path) -> dict:
@@ -175,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="exact platform tags instead of those --glibc implies (repeatable)")
     b.add_argument("--native", action="store_true", help="for this interpreter and machine instead of Kaggle's")
     b.add_argument("--vllm", default=VLLM, help="vLLM requirement of the full set (default: %(default)s)")
+    b.add_argument("--dry-run", action="store_true",
+                   help="only resolve for the target and list name==version; download nothing (for --set full)")
     c = sub.add_parser("check", help="verify the manifest, install offline into a fresh venv, import")
     c.add_argument("wheelhouse", type=Path)
     c.add_argument("--python", default=sys.executable, help="interpreter for the venv; must match the manifest's version")
@@ -185,6 +209,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.cmd == "build":
             platforms = args.platform or manylinux_platforms(args.glibc)
+            if args.dry_run:
+                wanted = plan(args.wheel_set, args.python_version, platforms, args.vllm)
+                print("\n".join(wanted) + f"\n{len(wanted)} wheels resolve for Python {args.python_version} ({args.wheel_set} set)")
+                return 0
             manifest = build(args.out, args.wheel_set, None if args.native else args.python_version, platforms, args.vllm)
             m = json.loads(manifest.read_text())
             print(f"{args.out}: {len(m['wheels'])} wheels, {m['total_bytes'] / 1e6:.1f} MB, "

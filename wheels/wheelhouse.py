@@ -189,7 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("build", help="fill a wheelhouse and write manifest.json")
     b.add_argument("--set", dest="wheel_set", choices=("slim", "full"), default="slim",
                    help="slim: arc_induct + dependencies; full: + vLLM and its closure (GBs) (default: %(default)s)")
-    b.add_argument("--out", type=Path, default=DEFAULT_OUT, help="wheelhouse folder (default: %(default)s)")
+    b.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                   help="wheelhouse folder; wheels already there are kept and listed, so delete it for a clean set "
+                        "(default: %(default)s)")
     b.add_argument("--python-version", default="3.12", help="target CPython, as Kaggle's `python -V` (default: %(default)s)")
     b.add_argument("--glibc", default=DEFAULT_GLIBC,
                    help="newest glibc of the target; every manylinux tag up to it is accepted (default: %(default)s)")

@@ -204,7 +204,7 @@ with step("run"):
         BUDGET_HOURS = TOTAL_HOURS - SAFETY_HOURS - (time.time() - NOTEBOOK_START) / 3600
     overrides = {"dataset": DATASET, "model": Path(MODEL_DIR), "out": OUT_DIR, "submission": SUBMISSION}
     if BUDGET_HOURS is not None:
-        overrides["budget_hours"] = BUDGET_HOURS
+        overrides["budget_s"] = BUDGET_HOURS * 3600
     config = RunConfig.preset(PRESET, **overrides)
     print(config)
     report = run_job(config)

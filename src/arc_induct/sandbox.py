@@ -1,0 +1,364 @@
+"""The process side of execution: a warm zygote that forks one confined child per program.
+
+Started by the pool as `python -c ... zygote_main(WORKDIR)`, with the thread-count and
+malloc-arena variables already in its environment (so numpy's caps hold before numpy loads).
+The zygote imports numpy and common modules once, then loops: read a job frame on stdin, fork a
+child, collect the child's per-grid frames from a pipe under a wall-clock deadline and a byte cap,
+kill the child's process group, reap it, and write one reply frame on stdout.
+
+The child confines itself before the program's first byte runs: new session, dies with the zygote,
+stdio on /dev/null, cwd in the zygote's scratch folder (emptied after every job), rlimits (address
+space, CPU seconds, file size, no core), and where the kernel allows it (probed at start-up):
+Landlock (writes only below the scratch folder; no signals to processes outside the child) and a
+seccomp filter (no fork/vfork/clone of processes, threads allowed; no sockets except AF_UNIX).
+
+Not covered: reads anywhere, CPU/memory other than the rlimits, anything a determined attacker
+could do through ctypes beyond those kernel filters. This is a robustness boundary for buggy
+generated code, not a security sandbox. Linux only (x86_64 or aarch64 for the seccomp filter).
+"""
+
+from __future__ import annotations
+
+import builtins
+import ctypes
+import gc
+import importlib
+import os
+import resource
+import select
+import shutil
+import signal
+import struct
+import time
+import traceback
+
+import orjson
+
+from arc_induct.tasks import MAX_SIDE, grid_fault
+
+# Modules programs commonly import: loaded once here so each fork finds them warm.
+PRELOAD = ("numpy", "collections", "itertools", "functools", "math", "copy", "typing", "re", "random",
+           "heapq", "operator", "dataclasses", "string", "statistics", "fractions")
+# Names models give the entry point, in order of preference.
+FUNCTION_NAMES = ("transform", "solve", "solution", "transform_grid", "apply_transform")
+MAX_ERROR_CHARS = 600
+_FRAME = struct.Struct("<I")
+
+
+# -- frames: 4-byte little-endian length, then an orjson payload ------------------------------------
+
+def write_frame(fd: int, payload: bytes) -> None:
+    view = memoryview(_FRAME.pack(len(payload)) + payload)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def read_frame(fd: int, deadline: float | None = None, cap: int | None = None) -> bytes | None:
+    """One frame from `fd`, or None at a clean end of stream. TimeoutError past `deadline`
+    (a time.monotonic() value); OverflowError when the frame is larger than `cap` bytes."""
+    head = _read_exact(fd, _FRAME.size, deadline, eof_ok=True)
+    if head is None:
+        return None
+    (size,) = _FRAME.unpack(head)
+    if cap is not None and size > cap:
+        raise OverflowError(size)
+    return _read_exact(fd, size, deadline, eof_ok=False)
+
+
+def _read_exact(fd: int, n: int, deadline: float | None, eof_ok: bool) -> bytes | None:
+    buf = bytearray()
+    while len(buf) < n:
+        if deadline is not None and not _wait_readable(fd, deadline):
+            raise TimeoutError
+        chunk = os.read(fd, n - len(buf))
+        if not chunk:
+            if eof_ok and not buf:
+                return None
+            raise EOFError(f"stream ended after {len(buf)} of {n} bytes")
+        buf += chunk
+    return bytes(buf)
+
+
+def _wait_readable(fd: int, deadline: float) -> bool:
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    left = deadline - time.monotonic()
+    return left > 0 and bool(poller.poll(left * 1000))
+
+
+# -- kernel confinement through libc (no third-party bindings needed) ------------------------------
+
+_libc = ctypes.CDLL(None, use_errno=True)
+# Bound once here, and called once in the zygote, so a child does not pay (in copy-on-write page
+# faults) for building ctypes function objects: that was a tenth of a fork's cost.
+_syscall, _prctl = _libc.syscall, _libc.prctl
+_syscall.restype = ctypes.c_long
+_prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 1, 38, 39, 22, 2
+SYS_LANDLOCK = (444, 445, 446)  # create_ruleset, add_rule, restrict_self (same on x86_64 and aarch64)
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
+
+
+_ARCHES = {  # machine -> (AUDIT_ARCH, fork, vfork, clone, clone3, socket); None: no such call
+    "x86_64": (0xC000003E, 57, 58, 56, 435, 41),
+    "aarch64": (0xC00000B7, None, None, 220, 435, 198),
+}
+
+
+def _landlock_ruleset(workdir: str) -> int | None:
+    """A ruleset fd allowing writes only below `workdir` (and scoping signals), or None."""
+    abi = _syscall(SYS_LANDLOCK[0], None, 0, 1)
+    if abi < 1:
+        return None
+    writes = sum(1 << b for b in (1, 4, 5, 6, 7, 8, 9, 10, 11, 12))  # write, remove, make_*
+    writes |= (1 << 13 if abi >= 2 else 0) | (1 << 14 if abi >= 3 else 0)  # refer, truncate
+    attr = struct.pack("<QQQ", writes, 0, 0b11) if abi >= 6 else struct.pack("<Q", writes)
+    fd = _syscall(SYS_LANDLOCK[0], attr, len(attr), 0)
+    if fd < 0:
+        return None
+    dirfd = os.open(workdir, os.O_PATH | os.O_CLOEXEC)
+    rule = struct.pack("<Qi", writes, dirfd)  # landlock_path_beneath_attr is packed: 12 bytes
+    ok = _syscall(SYS_LANDLOCK[1], fd, 1, rule, 0) == 0
+    os.close(dirfd)
+    return fd if ok else (os.close(fd), None)[1]
+
+
+def _seccomp_filter() -> _SockFprog | None:
+    """BPF: refuse new processes (threads pass) and non-AF_UNIX sockets; allow everything else."""
+    arch = _ARCHES.get(os.uname().machine)
+    if arch is None:
+        return None
+    audit, fork, vfork, clone, clone3, socket = arch
+    allow, enosys, eagain, eacces = 0x7FFF0000, 0x50000 | 38, 0x50000 | 11, 0x50000 | 13
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    prog = [(ld, 0, 0, 4), (jeq, 1, 0, audit), (ret, 0, 0, enosys), (ld, 0, 0, 0)]
+    if audit == 0xC000003E:
+        prog += [(jge, 0, 1, 0x40000000), (ret, 0, 0, enosys)]  # the x32 ABI's aliases
+    for nr, err in ((fork, eagain), (vfork, eagain), (clone3, enosys)):  # glibc falls back to clone
+        if nr is not None:
+            prog += [(jeq, 0, 1, nr), (ret, 0, 0, err)]
+    prog += [(jeq, 0, 4, socket), (ld, 0, 0, 16), (jeq, 0, 1, 1), (ret, 0, 0, allow), (ret, 0, 0, eacces)]
+    prog += [(jeq, 0, 4, clone), (ld, 0, 0, 16), (jset, 0, 1, 0x10000), (ret, 0, 0, allow), (ret, 0, 0, eagain)]
+    prog.append((ret, 0, 0, allow))
+    return _SockFprog(len(prog), b"".join(struct.pack("<HBBI", *ins) for ins in prog))
+
+
+def _confine(ruleset: int | None, bpf: _SockFprog | None) -> None:
+    if _prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "no_new_privs")
+    if ruleset is not None and _syscall(SYS_LANDLOCK[2], ruleset, 0) != 0:
+        raise OSError(ctypes.get_errno(), "landlock_restrict_self")
+    if bpf is not None:
+        if _prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(bpf), 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "seccomp")
+
+
+# -- the child: runs one program on every grid ----------------------------------------------------
+
+# libc's fork with the GIL held, instead of os.fork: it skips Python's at-fork handlers, which cost
+# a fifth of a fork in copy-on-write faults. Safe only because the zygote has one thread and takes
+# no locks around the call; the child gets the same thread id, so the interpreter state holds.
+_fork = ctypes.PyDLL(None).fork
+_fork.restype = ctypes.c_int
+_NULL = os.open(os.devnull, os.O_RDWR)  # opened once; each child dup2()s it over its stdio
+
+def _child(job: dict, out: int, zygote: int, ruleset: int | None, bpf: _SockFprog | None) -> None:
+    os.setsid()  # own process group: one killpg takes everything it started
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != zygote:
+        os._exit(70)
+    for fd in (0, 1, 2):
+        os.dup2(_NULL, fd)
+    mem = job["memory_mb"] << 20
+    resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+    cpu = max(1, int(job["cpu_s"] + 0.999))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (job["file_bytes"], job["file_bytes"]))
+    _confine(ruleset, bpf)
+    emit = lambda *frame: write_frame(out, orjson.dumps(frame))  # noqa: E731
+    fn = _load(job["code"], emit)
+    if fn is not None:
+        for i, grid in enumerate(job["grids"]):
+            emit("grid", i, *_call(fn, grid))
+    emit("done")
+
+
+def _load(code: str, emit) -> object | None:
+    try:
+        compiled = compile(code, "<program>", "exec")
+    except BaseException as e:  # SyntaxError, ValueError (NUL bytes), MemoryError, RecursionError
+        emit("fatal", "syntax_error", _describe(e))
+        return None
+    namespace = {"__name__": "__program__", "__builtins__": builtins}  # not __main__: no demo blocks
+    try:
+        exec(compiled, namespace)
+    except BaseException as e:  # the sandbox boundary: a failing top level becomes a result field
+        emit("fatal", "memory" if isinstance(e, MemoryError) else "exception", "at top level: " + _describe(e))
+        return None
+    for name in FUNCTION_NAMES:
+        if callable(namespace.get(name)):
+            return namespace[name]
+    emit("fatal", "no_function", f"the program defines none of {', '.join(FUNCTION_NAMES)}")
+    return None
+
+
+def _call(fn, grid: list) -> tuple:
+    """(output, error, kind) for one grid; kind is ok | exception | memory | invalid_output."""
+    try:
+        value = fn([list(row) for row in grid])  # a fresh copy: programs mutate their input
+        out, fault = normalise(value)
+    except BaseException as e:  # the sandbox boundary: SystemExit, KeyboardInterrupt included
+        return None, _describe(e), "memory" if isinstance(e, MemoryError) else "exception"
+    return (None, fault, "invalid_output") if fault else (out, None, "ok")
+
+
+def normalise(value) -> tuple[list | None, str | None]:
+    """Turn a returned grid into list[list[int]]; (grid, None) or (None, why not). Never copies
+    more than 30x30 cells, so a huge return value costs nothing here."""
+    if type(value).__module__ == "numpy" and hasattr(value, "shape"):
+        if value.ndim != 2 or max(value.shape) > MAX_SIDE:
+            return None, f"output array has shape {tuple(value.shape)} (allowed 1..{MAX_SIDE} x 1..{MAX_SIDE})"
+        value = value.tolist()  # numpy ints become int; bools and floats stay refused below
+    elif isinstance(value, tuple):
+        value = list(value)
+    if isinstance(value, list) and len(value) <= MAX_SIDE:
+        value = [_row(r) for r in value]
+    fault = grid_fault(value)
+    return (None, fault) if fault else (value, None)
+
+
+def _row(row):
+    if type(row).__module__ == "numpy" and hasattr(row, "shape"):
+        return row.tolist() if row.ndim == 1 and len(row) <= MAX_SIDE else row
+    if isinstance(row, (list, tuple)) and len(row) <= MAX_SIDE:
+        return [int(v) if _numpy_int(v) else v for v in row]
+    return row
+
+
+def _numpy_int(v) -> bool:
+    return type(v).__module__ == "numpy" and hasattr(v, "dtype") and v.dtype.kind in "iu"
+
+
+def _describe(e: BaseException) -> str:
+    lines = [f.lineno for f in traceback.extract_tb(e.__traceback__) if f.filename == "<program>"]
+    where = f" (line {lines[-1]})" if lines else ""
+    try:
+        text = f"{type(e).__name__}: {e}"
+    except BaseException:  # a hostile __str__
+        text = type(e).__name__
+    return text[:MAX_ERROR_CHARS] + where
+
+
+# -- the zygote -----------------------------------------------------------------------------------
+
+def run_job(job: dict, workdir: str, ruleset: int | None, bpf: _SockFprog | None) -> dict:
+    """Fork, collect, kill, reap. Reply: {"grids": [[i, out, err, kind], ...], "fatal": [kind, msg] | None}."""
+    zygote = os.getpid()
+    read_end, write_end = os.pipe()
+    start = time.monotonic()
+    pid = _fork()
+    if pid == 0:
+        os.close(read_end)
+        try:
+            _child(job, write_end, zygote, ruleset, bpf)
+        finally:
+            os._exit(0)  # skip interpreter teardown; a missing "done" frame tells the zygote it failed
+    os.close(write_end)
+    deadline, budget = start + job["timeout_s"], job["max_output_bytes"]
+    grids, fatal, done = [], None, False
+    try:
+        while (frame := read_frame(read_end, deadline, budget)) is not None:
+            budget -= len(frame)
+            kind, *rest = orjson.loads(frame)
+            if kind == "grid":
+                grids.append(rest)
+            elif kind == "fatal":
+                fatal = rest
+            done = kind == "done" or done
+    except TimeoutError:
+        fatal = ["timeout", f"timed out after {job['timeout_s']:.2f}s"]
+    except OverflowError:
+        fatal = ["invalid_output", f"program output over {job['max_output_bytes']} bytes"]
+    except (EOFError, orjson.JSONDecodeError) as e:
+        fatal = ["crashed", f"garbled result stream ({e})"]
+    finally:
+        os.close(read_end)
+    status = _reap(pid, None if fatal else deadline)
+    if status is None:
+        fatal = ["timeout", f"timed out after {job['timeout_s']:.2f}s"]
+    elif not done and fatal is None:
+        fatal = _death(status)
+    if os.listdir(workdir):
+        _empty(workdir)
+    return {"grids": grids, "fatal": fatal, "seconds": time.monotonic() - start}
+
+
+def _reap(pid: int, deadline: float | None) -> int | None:
+    """Wait for the child until `deadline` (None: kill at once). Returns its wait status, or None if
+    it outlived the deadline (e.g. closed its pipe and kept running); it is killed and reaped anyway."""
+    if deadline is not None:
+        pidfd = os.pidfd_open(pid)
+        try:
+            if _wait_readable(pidfd, deadline):
+                return os.waitpid(pid, 0)[1]
+        finally:
+            os.close(pidfd)
+    for kill in (os.killpg, os.kill):  # killpg misses a child killed before its setsid
+        try:
+            kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    status = os.waitpid(pid, 0)[1]
+    return status if deadline is None else None
+
+
+def _death(status: int) -> list[str]:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        if sig == signal.SIGXCPU:
+            return ["timeout", "CPU time limit exceeded"]
+        return ["crashed", f"killed by {signal.Signals(sig).name}"]
+    return ["crashed", f"exited with status {os.WEXITSTATUS(status)} before finishing"]
+
+
+def _empty(workdir: str) -> None:
+    for entry in os.scandir(workdir):
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            os.unlink(entry.path)
+
+
+def _probe(ruleset: int | None, bpf: _SockFprog | None) -> bool:
+    """Can a child apply this confinement? Checked once, so a kernel without it degrades, not fails."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _confine(ruleset, bpf)
+            os._exit(0)
+        finally:
+            os._exit(1)
+    return os.waitpid(pid, 0)[1] == 0
+
+
+def zygote_main(workdir: str) -> None:
+    # Ctrl-C is for the pool to handle. No PDEATHSIG here: it fires when the *thread* that started us
+    # exits; end of stdin is how we learn the pool is gone.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.chdir(workdir)  # children start here, where Landlock lets them write
+    for name in PRELOAD:
+        importlib.import_module(name)
+    ruleset, bpf = _landlock_ruleset(workdir), _seccomp_filter()
+    _prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)  # warm the ctypes call path (see _prctl)
+    if not _probe(ruleset, bpf):
+        ruleset, bpf = (ruleset, None) if _probe(ruleset, None) else (None, None)
+    gc.collect()
+    gc.freeze()  # children's collections then skip the warm heap: fewer copy-on-write faults
+    write_frame(1, orjson.dumps({"landlock": ruleset is not None, "seccomp": bpf is not None}))
+    while (frame := read_frame(0)) is not None:
+        write_frame(1, orjson.dumps(run_job(orjson.loads(frame), workdir, ruleset, bpf)))
+

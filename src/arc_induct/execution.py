@@ -48,12 +48,14 @@ import sys
 import tempfile
 import threading
 import time
-from collections import deque
-from collections.abc import Iterable, Iterator
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import orjson
+from tqdm import tqdm
 
 from arc_induct.sandbox import FUNCTION_NAMES, normalise, read_frame, write_frame
 from arc_induct.tasks import Grid, Task
@@ -140,6 +142,51 @@ def assemble(task: Task, reply: dict[str, Any]) -> ExecutionResult:
     return ExecutionResult(status, tuple(outputs[:n_train]), tuple(errors[:n_train]),
                            tuple(outputs[n_train:]), tuple(errors[n_train:]), train_correct,
                            test_correct, reply["seconds"], task.id)
+
+
+class ProgramFileError(ValueError):
+    """A row of a programs JSONL file is unusable; the message names the file, line and field."""
+
+
+def execute_file(programs: Path, tasks: Sequence[Task], out: Path, workers: int | None = None,
+                 limits: Limits = Limits(), progress: bool = True) -> Counter[str]:
+    """Run every `{"task_id", "code", ...}` row of `programs`, writing the row plus its result to
+    `out` in input order; returns counts per status. Streams: only the rows in flight are held.
+    A bad row stops the run with ProgramFileError once every row before it has been written."""
+    by_id = {t.id: t for t in tasks}
+    rows: deque[dict] = deque()  # rows whose results are in flight, oldest first
+
+    def items() -> Iterator[tuple[str, Task]]:
+        with open(programs, "rb") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                where = f"{programs}, line {number}"
+                try:
+                    row = orjson.loads(line)
+                except orjson.JSONDecodeError as e:
+                    raise ProgramFileError(f"{where}: not valid JSON ({e})") from None
+                if not isinstance(row, dict) or not isinstance(row.get("code"), str):
+                    raise ProgramFileError(f"{where}: expected an object with a string field 'code'")
+                task = by_id.get(row.get("task_id"))
+                if task is None:
+                    raise ProgramFileError(f"{where}: task_id {row.get('task_id')!r} is not in the dataset")
+                rows.append(row)
+                yield row["code"], task
+
+    counts: Counter[str] = Counter()
+    with ExecutionPool(workers, limits) as pool, open(out, "wb") as sink, \
+            tqdm(total=_count_lines(programs), unit="program", disable=not progress) as bar:
+        for result in pool.imap(items()):
+            sink.write(orjson.dumps({**rows.popleft(), **result.to_row()}) + b"\n")
+            counts[result.status] += 1
+            bar.update()
+    return counts
+
+
+def _count_lines(path: Path) -> int:
+    with open(path, "rb") as f:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
 
 
 class _Worker:
@@ -249,6 +296,11 @@ class ExecutionPool:
     def confinement(self) -> dict[str, bool]:
         """Which kernel confinements the children got: {"landlock": bool, "seccomp": bool}."""
         return dict(self._workers[0].confinement)
+
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the zygotes now running (for monitoring, and for tests that kill one)."""
+        return [w.proc.pid for w in self._workers if w.proc is not None]
 
     @property
     def restarts(self) -> int:

@@ -197,8 +197,10 @@ def _load(code: str, emit) -> object | None:
     try:
         exec(compiled, namespace)
     except BaseException as e:  # the sandbox boundary: a failing top level becomes a result field
+        _restore_builtins()
         emit("fatal", "memory" if isinstance(e, MemoryError) else "exception", "at top level: " + _describe(e))
         return None
+    _restore_builtins()
     for name in FUNCTION_NAMES:
         if callable(namespace.get(name)):
             return namespace[name]
@@ -210,10 +212,27 @@ def _call(fn, grid: list) -> tuple:
     """(output, error, kind) for one grid; kind is ok | exception | memory | invalid_output."""
     try:
         value = fn([list(row) for row in grid])  # a fresh copy: programs mutate their input
-        out, fault = normalise(value)
     except BaseException as e:  # the sandbox boundary: SystemExit, KeyboardInterrupt included
+        _restore_builtins()
         return None, _describe(e), "memory" if isinstance(e, MemoryError) else "exception"
+    _restore_builtins()
+    try:
+        out, fault = normalise(value)
+    except BaseException as e:  # a hostile __len__ or __iter__ in the returned value
+        return None, _describe(e), "memory" if isinstance(e, MemoryError) else "invalid_output"
     return (None, fault, "invalid_output") if fault else (out, None, "ok")
+
+
+_BUILTINS = dict(builtins.__dict__)
+
+
+def _restore_builtins() -> None:
+    """Undo a program's edits to builtins (len = ..., isinstance = ...) before this module uses them
+    again: they would break the reporting of its own results. So such edits last only until the
+    program's top level, or its current call, returns."""
+    if builtins.__dict__ != _BUILTINS:
+        builtins.__dict__.clear()
+        builtins.__dict__.update(_BUILTINS)
 
 
 def normalise(value) -> tuple[list | None, str | None]:

@@ -57,7 +57,7 @@ from typing import Any
 import orjson
 from tqdm import tqdm
 
-from arc_induct.sandbox import FUNCTION_NAMES, normalise, read_frame, write_frame
+from arc_induct.sandbox import FUNCTION_NAMES, normalise, parse_frames, read_frame, write_frame
 from arc_induct.tasks import Grid, Task
 
 STATUSES = ("ok", "exception", "timeout", "memory", "crashed", "invalid_output", "no_function", "syntax_error")
@@ -121,16 +121,23 @@ class ExecutionResult:
         return sum(self.train_correct) / len(self.train_correct) if self.train_correct else 0.0
 
 
-def assemble(task: Task, reply: dict[str, Any]) -> ExecutionResult:
-    """Build the result from a zygote's reply: grids it never reached carry the fatal error."""
+def assemble(task: Task, header: dict[str, Any], data: bytes) -> ExecutionResult:
+    """Build the result from a zygote's reply: grids never reached carry the fatal error."""
     n_train = len(task.train)
     n = n_train + len(task.test_inputs)
     outputs: list[Grid | None] = [None] * n
     errors: list[str | None] = [None] * n
     kinds: list[str | None] = [None] * n
-    for i, out, err, kind in reply["grids"]:
-        outputs[i], errors[i], kinds[i] = out, err, kind
-    fatal = reply["fatal"]
+    fatal = header["fatal"]
+    try:
+        for kind, *rest in parse_frames(data):
+            if kind == "grid":
+                i, out, err, grid_kind = rest
+                outputs[i], errors[i], kinds[i] = out, err, grid_kind
+            elif kind == "fatal" and fatal is None:
+                fatal = rest
+    except Exception as e:  # the boundary: frames a program scribbled on are its failure, not ours
+        fatal = ["crashed", f"garbled result stream ({type(e).__name__}: {e})"]
     for i in range(n):
         if kinds[i] is None:
             errors[i], kinds[i] = fatal[1] if fatal else "no result", fatal[0] if fatal else "crashed"
@@ -141,7 +148,7 @@ def assemble(task: Task, reply: dict[str, Any]) -> ExecutionResult:
         test_correct = tuple(outputs[n_train + i] == g for i, g in enumerate(task.test_outputs))
     return ExecutionResult(status, tuple(outputs[:n_train]), tuple(errors[:n_train]),
                            tuple(outputs[n_train:]), tuple(errors[n_train:]), train_correct,
-                           test_correct, reply["seconds"], task.id)
+                           test_correct, header["seconds"], task.id)
 
 
 class ProgramFileError(ValueError):
@@ -258,15 +265,17 @@ class _Worker:
             self._start()
             write_frame(self.proc.stdin.fileno(), job)
         try:
-            reply = read_frame(self.proc.stdout.fileno(), time.monotonic() + timeout + GRACE_S)
-            if reply is None:
+            deadline = time.monotonic() + timeout + GRACE_S
+            header = read_frame(self.proc.stdout.fileno(), deadline)
+            data = read_frame(self.proc.stdout.fileno(), deadline)
+            if header is None or data is None:
                 raise EOFError
-            return assemble(task, orjson.loads(reply))
+            return assemble(task, orjson.loads(header), data)
         except (EOFError, TimeoutError) as e:
             how = "stopped answering" if isinstance(e, TimeoutError) else f"died ({self._death()})"
             self._start()
             fatal = ["crashed", f"execution worker {how} while running this program"]
-            return assemble(task, {"grids": [], "fatal": fatal, "seconds": time.monotonic() - start})
+            return assemble(task, {"fatal": fatal, "seconds": time.monotonic() - start}, b"")
 
     def _death(self) -> str:
         code = self.proc.wait()

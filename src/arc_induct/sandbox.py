@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import builtins
 import ctypes
+import fcntl
 import gc
 import importlib
 import os
@@ -38,11 +39,14 @@ from arc_induct.tasks import MAX_SIDE, grid_fault
 
 # Modules programs commonly import: loaded once here so each fork finds them warm.
 PRELOAD = ("numpy", "collections", "itertools", "functools", "math", "copy", "typing", "re", "random",
-           "heapq", "operator", "dataclasses", "string", "statistics", "fractions")
+           "heapq", "operator", "dataclasses", "string")
 # Names models give the entry point, in order of preference.
 FUNCTION_NAMES = ("transform", "solve", "solution", "transform_grid", "apply_transform")
 MAX_ERROR_CHARS = 600
+FLUSH_AFTER_S = 0.02  # a child buffers its result frames for this long (see _Emitter)
+MAX_ZYGOTE_COMPILE = 100_000  # characters of source compiled in the zygote; longer ones in the child
 _FRAME = struct.Struct("<I")
+DONE = orjson.dumps(("done",))  # the child's last frame; data not ending with it means it died
 
 
 # -- frames: 4-byte little-endian length, then an orjson payload ------------------------------------
@@ -95,6 +99,7 @@ _syscall, _prctl = _libc.syscall, _libc.prctl
 _syscall.restype = ctypes.c_long
 _prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 1, 38, 39, 22, 2
+PR_SET_CHILD_SUBREAPER = 36
 SYS_LANDLOCK = (444, 445, 446)  # create_ruleset, add_rule, restrict_self (same on x86_64 and aarch64)
 
 
@@ -165,7 +170,7 @@ _fork = ctypes.PyDLL(None).fork
 _fork.restype = ctypes.c_int
 _NULL = os.open(os.devnull, os.O_RDWR)  # opened once; each child dup2()s it over its stdio
 
-def _child(job: dict, out: int, zygote: int, ruleset: int | None, bpf: _SockFprog | None) -> None:
+def _child(job: dict, program, out: int, zygote: int, ruleset: int | None, bpf: _SockFprog | None) -> None:
     os.setsid()  # own process group: one killpg takes everything it started
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != zygote:
@@ -179,28 +184,61 @@ def _child(job: dict, out: int, zygote: int, ruleset: int | None, bpf: _SockFpro
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_FSIZE, (job["file_bytes"], job["file_bytes"]))
     _confine(ruleset, bpf)
-    emit = lambda *frame: write_frame(out, orjson.dumps(frame))  # noqa: E731
-    fn = _load(job["code"], emit)
+    emit = _Emitter(out)
+    # Only a program that names builtins can edit them; checking the others would cost page faults.
+    guard = "builtins" in job["code"]
+    fn = _load(program, guard, emit)
     if fn is not None:
         for i, grid in enumerate(job["grids"]):
-            emit("grid", i, *_call(fn, grid))
+            emit("grid", i, *_call(fn, grid, guard))
     emit("done")
+    emit.flush()
 
 
-def _load(code: str, emit) -> object | None:
+class _Emitter:
+    """Frames to the zygote. A fast program's frames go in one write at the end (one wake-up of
+    the zygote, not one per grid); after FLUSH_AFTER_S each frame is written at once, so a program
+    later killed for time still reports the grids it finished."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd, self.buffer, self.start = fd, [], time.monotonic()
+
+    def __call__(self, *frame) -> None:
+        payload = orjson.dumps(frame)
+        self.buffer.append(_FRAME.pack(len(payload)) + payload)
+        if time.monotonic() - self.start > FLUSH_AFTER_S:
+            self.flush()
+
+    def flush(self) -> None:
+        view = memoryview(b"".join(self.buffer))
+        self.buffer = []
+        while view:
+            view = view[os.write(self.fd, view):]
+
+
+def _compile(code: str) -> tuple[object | None, str | None]:
     try:
-        compiled = compile(code, "<program>", "exec")
+        return compile(code, "<program>", "exec"), None
     except BaseException as e:  # SyntaxError, ValueError (NUL bytes), MemoryError, RecursionError
-        emit("fatal", "syntax_error", _describe(e))
-        return None
+        return None, _describe(e)
+
+
+def _load(program, guard: bool, emit) -> object | None:
+    """The program's entry point, or None once a fatal frame is sent. `program` is a code object,
+    or source text too long to have been compiled in the zygote."""
+    if isinstance(program, str):
+        program, error = _compile(program)
+        if error:
+            emit("fatal", "syntax_error", error)
+            return None
     namespace = {"__name__": "__program__", "__builtins__": builtins}  # not __main__: no demo blocks
     try:
-        exec(compiled, namespace)
+        exec(program, namespace)
     except BaseException as e:  # the sandbox boundary: a failing top level becomes a result field
-        _restore_builtins()
+        _restore_builtins(guard)
         emit("fatal", "memory" if isinstance(e, MemoryError) else "exception", "at top level: " + _describe(e))
         return None
-    _restore_builtins()
+    _restore_builtins(guard)
     for name in FUNCTION_NAMES:
         if callable(namespace.get(name)):
             return namespace[name]
@@ -208,14 +246,14 @@ def _load(code: str, emit) -> object | None:
     return None
 
 
-def _call(fn, grid: list) -> tuple:
+def _call(fn, grid: list, guard: bool) -> tuple:
     """(output, error, kind) for one grid; kind is ok | exception | memory | invalid_output."""
     try:
         value = fn([list(row) for row in grid])  # a fresh copy: programs mutate their input
     except BaseException as e:  # the sandbox boundary: SystemExit, KeyboardInterrupt included
-        _restore_builtins()
+        _restore_builtins(guard)
         return None, _describe(e), "memory" if isinstance(e, MemoryError) else "exception"
-    _restore_builtins()
+    _restore_builtins(guard)
     try:
         out, fault = normalise(value)
     except BaseException as e:  # a hostile __len__ or __iter__ in the returned value
@@ -226,11 +264,11 @@ def _call(fn, grid: list) -> tuple:
 _BUILTINS = dict(builtins.__dict__)
 
 
-def _restore_builtins() -> None:
+def _restore_builtins(guard: bool) -> None:
     """Undo a program's edits to builtins (len = ..., isinstance = ...) before this module uses them
     again: they would break the reporting of its own results. So such edits last only until the
     program's top level, or its current call, returns."""
-    if builtins.__dict__ != _BUILTINS:
+    if guard and builtins.__dict__ != _BUILTINS:
         builtins.__dict__.clear()
         builtins.__dict__.update(_BUILTINS)
 
@@ -274,65 +312,103 @@ def _describe(e: BaseException) -> str:
 
 # -- the zygote -----------------------------------------------------------------------------------
 
-def run_job(job: dict, workdir: str, ruleset: int | None, bpf: _SockFprog | None) -> dict:
-    """Fork, collect, kill, reap. Reply: {"grids": [[i, out, err, kind], ...], "fatal": [kind, msg] | None}."""
-    zygote = os.getpid()
-    read_end, write_end = os.pipe()
+def run_job(job: dict, workdir: str, ruleset: int | None, bpf: _SockFprog | None) -> tuple[dict, bytes]:
+    """Fork, collect, kill, reap. Returns a header {"fatal": [kind, message] | None, "seconds": s} and
+    the child's frames as it wrote them (parsed by `parse_frames` in the pool, not here: every byte
+    the zygote writes after a fork costs it a copy-on-write fault)."""
     start = time.monotonic()
+    # Compiling here, before the fork, spares each child the compiler's page faults; a syntax error
+    # then needs no child at all. Long sources are compiled in the child, under its limits.
+    program, error = _compile(job["code"]) if len(job["code"]) <= MAX_ZYGOTE_COMPILE else (job["code"], None)
+    if error:
+        return {"fatal": ["syntax_error", error], "seconds": time.monotonic() - start}, b""
+    zygote = os.getpid()
+    read_end, write_end, pipe_size = _pipe(job["max_output_bytes"])
     pid = _fork()
     if pid == 0:
         os.close(read_end)
         try:
-            _child(job, write_end, zygote, ruleset, bpf)
+            _child(job, program, write_end, zygote, ruleset, bpf)
         finally:
             os._exit(0)  # skip interpreter teardown; a missing "done" frame tells the zygote it failed
     os.close(write_end)
-    deadline, budget = start + job["timeout_s"], job["max_output_bytes"]
-    grids, fatal, done = [], None, False
+    pidfd = os.pidfd_open(pid)
     try:
-        while (frame := read_frame(read_end, deadline, budget)) is not None:
-            budget -= len(frame)
-            kind, *rest = orjson.loads(frame)
-            if kind == "grid":
-                grids.append(rest)
-            elif kind == "fatal":
-                fatal = rest
-            done = kind == "done" or done
-    except TimeoutError:
-        fatal = ["timeout", f"timed out after {job['timeout_s']:.2f}s"]
-    except OverflowError:
-        fatal = ["invalid_output", f"program output over {job['max_output_bytes']} bytes"]
-    except (EOFError, orjson.JSONDecodeError) as e:
-        fatal = ["crashed", f"garbled result stream ({e})"]
+        # Sleep until the child exits, not until its output arrives: a page the zygote writes while
+        # the child lives costs a copy; after the child is gone, only a cheap fault.
+        exited = _wait_readable(pidfd, start + job["timeout_s"])
     finally:
-        os.close(read_end)
-    status = _reap(pid, None if fatal else deadline)
-    if status is None:
-        fatal = ["timeout", f"timed out after {job['timeout_s']:.2f}s"]
-    elif not done and fatal is None:
-        fatal = _death(status)
-    if os.listdir(workdir):
-        _empty(workdir)
-    return {"grids": grids, "fatal": fatal, "seconds": time.monotonic() - start}
-
-
-def _reap(pid: int, deadline: float | None) -> int | None:
-    """Wait for the child until `deadline` (None: kill at once). Returns its wait status, or None if
-    it outlived the deadline (e.g. closed its pipe and kept running); it is killed and reaped anyway."""
-    if deadline is not None:
-        pidfd = os.pidfd_open(pid)
-        try:
-            if _wait_readable(pidfd, deadline):
-                return os.waitpid(pid, 0)[1]
-        finally:
-            os.close(pidfd)
-    for kill in (os.killpg, os.kill):  # killpg misses a child killed before its setsid
-        try:
+        os.close(pidfd)
+    for kill in (os.killpg, os.kill):  # the group: anything it started (killpg misses a child
+        try:                            # killed before its setsid)
             kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
     status = os.waitpid(pid, 0)[1]
-    return status if deadline is None else None
+    data = _drain(read_end, job["max_output_bytes"] + 1)
+    os.close(read_end)
+    if len(data) > job["max_output_bytes"] or (not exited and len(data) >= pipe_size):
+        fatal = ["invalid_output", f"program output over {min(len(data), job['max_output_bytes'])} bytes"]
+    elif not exited:
+        fatal = ["timeout", f"timed out after {job['timeout_s']:.2f}s"]
+    elif not data.endswith(DONE):
+        fatal = _death(status)
+    else:
+        fatal = None
+    _reap_orphans()
+    if os.listdir(workdir):
+        _empty(workdir)
+    return {"fatal": fatal, "seconds": time.monotonic() - start}, data
+
+
+def _pipe(size: int) -> tuple[int, int, int]:
+    """A pipe that holds `size` bytes where the kernel allows, so a child never blocks writing its
+    results; returns (read end, write end, capacity)."""
+    read_end, write_end = os.pipe()
+    try:
+        capacity = fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, size)
+    except OSError:  # above /proc/sys/fs/pipe-max-size for a non-root user
+        capacity = fcntl.fcntl(write_end, fcntl.F_GETPIPE_SZ)
+    os.set_blocking(read_end, False)
+    return read_end, write_end, capacity
+
+
+def _drain(fd: int, limit: int) -> bytes:
+    chunks, size = [], 0
+    while size < limit:
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except BlockingIOError:  # a killed straggler may hold the write end a moment longer
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _reap_orphans() -> None:
+    """Reap processes a child left behind (possible only without seccomp): the zygote is their
+    subreaper, so they would otherwise stay zombies."""
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                return
+        except ChildProcessError:
+            return
+
+
+def parse_frames(data: bytes) -> list:
+    """The decoded frames in `data`; a frame cut short by a kill ends the list."""
+    frames, pos = [], 0
+    while pos + _FRAME.size <= len(data):
+        (size,) = _FRAME.unpack_from(data, pos)
+        pos += _FRAME.size
+        if pos + size > len(data):
+            break
+        frames.append(orjson.loads(data[pos:pos + size]))
+        pos += size
+    return frames
 
 
 def _death(status: int) -> list[str]:
@@ -369,6 +445,7 @@ def zygote_main(workdir: str) -> None:
     # exits; end of stdin is how we learn the pool is gone.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.chdir(workdir)  # children start here, where Landlock lets them write
+    _prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans of a child come to us (see _reap_orphans)
     for name in PRELOAD:
         importlib.import_module(name)
     ruleset, bpf = _landlock_ruleset(workdir), _seccomp_filter()
@@ -379,5 +456,7 @@ def zygote_main(workdir: str) -> None:
     gc.freeze()  # children's collections then skip the warm heap: fewer copy-on-write faults
     write_frame(1, orjson.dumps({"landlock": ruleset is not None, "seccomp": bpf is not None}))
     while (frame := read_frame(0)) is not None:
-        write_frame(1, orjson.dumps(run_job(orjson.loads(frame), workdir, ruleset, bpf)))
+        header, data = run_job(orjson.loads(frame), workdir, ruleset, bpf)
+        write_frame(1, orjson.dumps(header))
+        write_frame(1, data)
 

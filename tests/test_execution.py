@@ -230,12 +230,12 @@ def test_imap_yields_submitted_results_before_an_input_error(pool, task):
 
 
 def test_worker_killed_mid_run_loses_nothing_else(task):
-    slow = "import time\ndef transform(grid):\n    time.sleep(0.15)\n    return grid\n"
-    with ExecutionPool(2, Limits(timeout_s=2)) as p:
-        futures = [p.submit(slow, task) for _ in range(8)]
-        time.sleep(0.2)  # both zygotes are inside a program now
+    slow = "import time\ndef transform(grid):\n    time.sleep(0.5)\n    return grid\n"
+    with ExecutionPool(2, Limits(timeout_s=3)) as p:
+        futures = [p.submit(slow, task) for _ in range(2)] + [p.submit(IDENTITY, task) for _ in range(6)]
+        time.sleep(0.4)  # each zygote is inside one of the slow programs now
         os.kill(p.pids[0], signal.SIGKILL)
-        statuses = [f.result(timeout=30).status for f in futures]
+        statuses = [f.result(timeout=60).status for f in futures]
         assert statuses.count("crashed") == 1 and statuses.count("ok") == 7
         assert p.restarts == 1 and p.run(IDENTITY, task).status == "ok"
 

@@ -60,6 +60,9 @@ from tqdm import tqdm
 from arc_induct.sandbox import FUNCTION_NAMES, normalise, parse_frames, read_frame, write_frame
 from arc_induct.tasks import Grid, Task
 
+__all__ = ["FUNCTION_NAMES", "STATUSES", "ExecutionPool", "ExecutionResult", "Limits", "ProgramFileError",
+           "execute_file", "normalise"]
+
 STATUSES = ("ok", "exception", "timeout", "memory", "crashed", "invalid_output", "no_function", "syntax_error")
 # Set in the zygote's environment, so they hold before its numpy import: one BLAS thread per program
 # (threads multiply memory and fight for 2 cores) and few malloc arenas (each reserves address space,

@@ -2,9 +2,9 @@
 
 Started by the pool as `python -c ... zygote_main(WORKDIR)`, with the thread-count and
 malloc-arena variables already in its environment (so numpy's caps hold before numpy loads).
-The zygote imports numpy and common modules once, then loops: read a job frame on stdin, fork a
-child, collect the child's per-grid frames from a pipe under a wall-clock deadline and a byte cap,
-kill the child's process group, reap it, and write one reply frame on stdout.
+The zygote imports numpy and common modules once, then loops: read a job frame on stdin, compile
+the program, fork a child, sleep until the child exits or its wall-clock deadline passes, kill the
+child's process group, reap it, drain its result pipe (capped), and answer with two frames on stdout.
 
 The child confines itself before the program's first byte runs: new session, dies with the zygote,
 stdio on /dev/null, cwd in the zygote's scratch folder (emptied after every job), rlimits (address
@@ -57,16 +57,11 @@ def write_frame(fd: int, payload: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def read_frame(fd: int, deadline: float | None = None, cap: int | None = None) -> bytes | None:
-    """One frame from `fd`, or None at a clean end of stream. TimeoutError past `deadline`
-    (a time.monotonic() value); OverflowError when the frame is larger than `cap` bytes."""
+def read_frame(fd: int, deadline: float | None = None) -> bytes | None:
+    """One frame from `fd`, or None at a clean end of stream; TimeoutError past `deadline`
+    (a time.monotonic() value), EOFError if the stream ends inside a frame."""
     head = _read_exact(fd, _FRAME.size, deadline, eof_ok=True)
-    if head is None:
-        return None
-    (size,) = _FRAME.unpack(head)
-    if cap is not None and size > cap:
-        raise OverflowError(size)
-    return _read_exact(fd, size, deadline, eof_ok=False)
+    return None if head is None else _read_exact(fd, _FRAME.unpack(head)[0], deadline, eof_ok=False)
 
 
 def _read_exact(fd: int, n: int, deadline: float | None, eof_ok: bool) -> bytes | None:
@@ -156,9 +151,8 @@ def _confine(ruleset: int | None, bpf: _SockFprog | None) -> None:
         raise OSError(ctypes.get_errno(), "no_new_privs")
     if ruleset is not None and _syscall(SYS_LANDLOCK[2], ruleset, 0) != 0:
         raise OSError(ctypes.get_errno(), "landlock_restrict_self")
-    if bpf is not None:
-        if _prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(bpf), 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "seccomp")
+    if bpf is not None and _prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(bpf), 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "seccomp")
 
 
 # -- the child: runs one program on every grid ----------------------------------------------------
@@ -416,7 +410,8 @@ def _death(status: int) -> list[str]:
         sig = os.WTERMSIG(status)
         if sig == signal.SIGXCPU:
             return ["timeout", "CPU time limit exceeded"]
-        return ["crashed", f"killed by {signal.Signals(sig).name}"]
+        why = " (the out-of-memory killer, or from outside)" if sig == signal.SIGKILL else ""
+        return ["crashed", f"killed by {signal.Signals(sig).name}{why}"]
     return ["crashed", f"exited with status {os.WEXITSTATUS(status)} before finishing"]
 
 

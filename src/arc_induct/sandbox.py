@@ -51,8 +51,9 @@ DONE = orjson.dumps(("done",))  # the child's last frame; data not ending with i
 
 # -- frames: 4-byte little-endian length, then an orjson payload ------------------------------------
 
-def write_frame(fd: int, payload: bytes) -> None:
-    view = memoryview(_FRAME.pack(len(payload)) + payload)
+def write_frame(fd: int, *payloads: bytes) -> None:
+    """Each payload as one frame, all in one write where the pipe takes it."""
+    view = memoryview(b"".join(_FRAME.pack(len(p)) + p for p in payloads))
     while view:
         view = view[os.write(fd, view):]
 
@@ -243,7 +244,7 @@ def _load(program, guard: bool, emit) -> object | None:
 def _call(fn, grid: list, guard: bool) -> tuple:
     """(output, error, kind) for one grid; kind is ok | exception | memory | invalid_output."""
     try:
-        value = fn([list(row) for row in grid])  # a fresh copy: programs mutate their input
+        value = fn(grid)  # the child's own copy, used once: a program may mutate it freely
     except BaseException as e:  # the sandbox boundary: SystemExit, KeyboardInterrupt included
         _restore_builtins(guard)
         return None, _describe(e), "memory" if isinstance(e, MemoryError) else "exception"
@@ -274,11 +275,12 @@ def normalise(value) -> tuple[list | None, str | None]:
         if value.ndim != 2 or max(value.shape) > MAX_SIDE:
             return None, f"output array has shape {tuple(value.shape)} (allowed 1..{MAX_SIDE} x 1..{MAX_SIDE})"
         value = value.tolist()  # numpy ints become int; bools and floats stay refused below
-    elif isinstance(value, tuple):
-        value = list(value)
-    if isinstance(value, list) and len(value) <= MAX_SIDE:
-        value = [_row(r) for r in value]
     fault = grid_fault(value)
+    if fault and isinstance(value, (list, tuple)) and len(value) <= MAX_SIDE:
+        # Converted only when needed (most outputs pass as they are): tuples, numpy rows and
+        # numpy integer scalars become lists and ints, then the one grid check runs again.
+        value = [_row(r) for r in value]
+        fault = grid_fault(value)
     return (None, fault) if fault else (value, None)
 
 
@@ -452,6 +454,5 @@ def zygote_main(workdir: str) -> None:
     write_frame(1, orjson.dumps({"landlock": ruleset is not None, "seccomp": bpf is not None}))
     while (frame := read_frame(0)) is not None:
         header, data = run_job(orjson.loads(frame), workdir, ruleset, bpf)
-        write_frame(1, orjson.dumps(header))
-        write_frame(1, data)
+        write_frame(1, orjson.dumps(header), data)  # one write: one wake-up of the pool's thread
 

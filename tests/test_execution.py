@@ -311,3 +311,29 @@ def test_execute_cli_unknown_task_names_the_line_and_keeps_earlier_rows(tmp_path
     err = capsys.readouterr().err
     assert "line 6" in err and "'nope'" in err
     assert len(out.read_bytes().splitlines()) == 5
+
+
+def test_leaving_the_pool_by_an_exception_cancels_queued_programs(task):
+    slow = "import time\ndef transform(grid):\n    time.sleep(0.3)\n    return grid\n"
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), ExecutionPool(1, Limits(timeout_s=2)) as p:
+        futures = [p.submit(slow, task) for _ in range(20)]
+        time.sleep(0.1)
+        raise KeyboardInterrupt
+    assert sum(f.cancelled() for f in futures) >= 18 and time.monotonic() - t0 < 5
+
+
+def test_memory_cap_below_the_interpreter_is_one_clear_error():
+    from arc_induct.execution import LimitsError
+
+    with pytest.raises(LimitsError, match="memory_mb=20 leaves no room"):
+        ExecutionPool(1, Limits(memory_mb=20))
+
+
+def test_execute_cli_bad_json_names_the_line(tmp_path, training, capsys):
+    from arc_induct.cli import main
+
+    (tmp_path / "p.jsonl").write_bytes(orjson.dumps({"task_id": next(iter(training)), "code": IDENTITY}) + b"\n{oops\n")
+    assert main(["execute", str(tmp_path / "p.jsonl"), "--dataset", "arc-agi-1/training",
+                 "--out", str(tmp_path / "r.jsonl")]) == 2
+    assert "line 2: not valid JSON" in capsys.readouterr().err

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import orjson
 
-from arc_induct.execution import Limits, ProgramFileError, execute_file
+from arc_induct.execution import Limits, LimitsError, ProgramFileError, execute_file
 from arc_induct.scoring import ScoringError, score_submission
 from arc_induct.submission import SubmissionError, read_submission, submission_faults
 from arc_induct.tasks import NAMED_DATASETS, TaskFileError, by_size, load_tasks
@@ -24,7 +24,8 @@ DATASET_HELP = (
 )
 
 # Input errors a user can fix; reported as one line, never a traceback.
-USER_ERRORS: tuple[type[Exception], ...] = (TaskFileError, SubmissionError, ScoringError, ProgramFileError)
+USER_ERRORS: tuple[type[Exception], ...] = (
+    TaskFileError, SubmissionError, ScoringError, ProgramFileError, LimitsError)
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:

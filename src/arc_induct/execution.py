@@ -63,8 +63,8 @@ from tqdm import tqdm
 from arc_induct.sandbox import FUNCTION_NAMES, normalise, parse_frames, read_frame, write_frame
 from arc_induct.tasks import Grid, Task
 
-__all__ = ["FUNCTION_NAMES", "STATUSES", "ExecutionPool", "ExecutionResult", "Limits", "ProgramFileError",
-           "execute_file", "normalise"]
+__all__ = ["FUNCTION_NAMES", "STATUSES", "ExecutionPool", "ExecutionResult", "Limits", "LimitsError",
+           "ProgramFileError", "execute_file", "normalise"]
 
 STATUSES = ("ok", "exception", "timeout", "memory", "crashed", "invalid_output", "no_function", "syntax_error")
 # Set in the zygote's environment, so they hold before its numpy import: one BLAS thread per program
@@ -161,6 +161,10 @@ class ProgramFileError(ValueError):
     """A row of a programs JSONL file is unusable; the message names the file, line and field."""
 
 
+class LimitsError(ValueError):
+    """Limits no program could run under (e.g. a memory cap below the interpreter's own size)."""
+
+
 def execute_file(programs: Path, tasks: Sequence[Task], out: Path, workers: int | None = None,
                  limits: Limits = Limits(), progress: bool = True) -> Counter[str]:
     """Run every `{"task_id", "code", ...}` row of `programs`, writing the row plus its result to
@@ -181,7 +185,8 @@ def execute_file(programs: Path, tasks: Sequence[Task], out: Path, workers: int 
                     raise ProgramFileError(f"{where}: not valid JSON ({e})") from None
                 if not isinstance(row, dict) or not isinstance(row.get("code"), str):
                     raise ProgramFileError(f"{where}: expected an object with a string field 'code'")
-                task = by_id.get(row.get("task_id"))
+                task_id = row.get("task_id")
+                task = by_id.get(task_id) if isinstance(task_id, str) else None
                 if task is None:
                     raise ProgramFileError(f"{where}: task_id {row.get('task_id')!r} is not in the dataset")
                 rows.append(row)
@@ -306,11 +311,18 @@ class ExecutionPool:
         if failed is not None:
             self.close()
             raise RuntimeError(f"could not start the execution pool: {failed}") from failed
+        # A cap below what the warm interpreter already maps would make every program a "memory"
+        # failure; say so once instead.
+        floor = self._workers[0].confinement.get("address_space_mb", 0) + 64
+        if limits.memory_mb < floor:
+            self.close()
+            raise LimitsError(f"memory_mb={limits.memory_mb} leaves no room: the warm interpreter alone "
+                              f"maps {floor - 64} MB; use at least {floor}")
 
     @property
     def confinement(self) -> dict[str, bool]:
         """Which kernel confinements the children got: {"landlock": bool, "seccomp": bool}."""
-        return dict(self._workers[0].confinement)
+        return {k: bool(v) for k, v in self._workers[0].confinement.items() if k in ("landlock", "seccomp")}
 
     @property
     def pids(self) -> list[int]:
@@ -357,10 +369,19 @@ class ExecutionPool:
         if error is not None:
             raise error
 
-    def close(self) -> None:
+    def close(self, cancel_pending: bool = False) -> None:
+        """Stop the workers once queued programs have run (or, with `cancel_pending`, once the
+        running ones have: queued ones are cancelled). Leaving a `with` block by an exception
+        cancels; programs already running end within their timeout."""
         if self._closed:
             return
         self._closed = True
+        while cancel_pending:
+            try:
+                item = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            item[0].cancel()
         for _ in self._workers:
             self._jobs.put(None)
         for w in self._workers:
@@ -370,5 +391,5 @@ class ExecutionPool:
     def __enter__(self) -> ExecutionPool:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.close(cancel_pending=exc_type is not None)

@@ -451,7 +451,10 @@ def zygote_main(workdir: str) -> None:
         ruleset, bpf = (ruleset, None) if _probe(ruleset, None) else (None, None)
     gc.collect()
     gc.freeze()  # children's collections then skip the warm heap: fewer copy-on-write faults
-    write_frame(1, orjson.dumps({"landlock": ruleset is not None, "seccomp": bpf is not None}))
+    with open("/proc/self/statm") as f:
+        address_space_mb = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE") >> 20
+    write_frame(1, orjson.dumps({"landlock": ruleset is not None, "seccomp": bpf is not None,
+                                 "address_space_mb": address_space_mb}))
     while (frame := read_frame(0)) is not None:
         header, data = run_job(orjson.loads(frame), workdir, ruleset, bpf)
         write_frame(1, orjson.dumps(header), data)  # one write: one wake-up of the pool's thread

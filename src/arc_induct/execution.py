@@ -146,7 +146,7 @@ def assemble(task: Task, header: dict[str, Any], data: bytes) -> ExecutionResult
         fatal = ["crashed", f"garbled result stream ({type(e).__name__}: {e})"]
     for i in range(n):
         if kinds[i] is None:
-            errors[i], kinds[i] = fatal[1] if fatal else "no result", fatal[0] if fatal else "crashed"
+            kinds[i], errors[i] = fatal or ("crashed", "no result: the program wrote into its own result stream")
     status = fatal[0] if fatal else next((k for k in kinds if k != "ok"), "ok")
     train_correct = tuple(outputs[i] == p.output for i, p in enumerate(task.train))
     test_correct = None

@@ -412,7 +412,7 @@ def _death(status: int) -> list[str]:
         sig = os.WTERMSIG(status)
         if sig == signal.SIGXCPU:
             return ["timeout", "CPU time limit exceeded"]
-        why = " (the out-of-memory killer, or from outside)" if sig == signal.SIGKILL else ""
+        why = " (by itself, the out-of-memory killer, or from outside)" if sig == signal.SIGKILL else ""
         return ["crashed", f"killed by {signal.Signals(sig).name}{why}"]
     return ["crashed", f"exited with status {os.WEXITSTATUS(status)} before finishing"]
 

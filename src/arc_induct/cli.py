@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from pathlib import Path
 
 import orjson
 
 from arc_induct.config import PRESETS, ConfigError
+from arc_induct.execution import Limits, LimitsError, ProgramFileError, execute_file
 from arc_induct.scoring import ScoringError, score_submission
 from arc_induct.store import StoreError
 from arc_induct.submission import SubmissionError, read_submission, submission_faults
@@ -25,7 +27,8 @@ DATASET_HELP = (
 )
 
 # Input errors a user can fix; reported as one line, never a traceback.
-USER_ERRORS: tuple[type[Exception], ...] = (TaskFileError, SubmissionError, ScoringError, ConfigError, StoreError)
+USER_ERRORS: tuple[type[Exception], ...] = (
+    TaskFileError, SubmissionError, ScoringError, ProgramFileError, LimitsError, ConfigError, StoreError)
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
@@ -88,6 +91,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_execute(args: argparse.Namespace) -> int:
+    tasks = load_tasks(args.dataset)
+    limits = Limits(timeout_s=args.timeout, max_timeout_s=args.max_timeout, memory_mb=args.memory_mb)
+    start = time.monotonic()
+    counts = execute_file(Path(args.programs), tasks, Path(args.out), args.workers, limits)
+    seconds = time.monotonic() - start
+    n = sum(counts.values())
+    by_status = ", ".join(f"{k}={v}" for k, v in counts.most_common())
+    print(f"executed {n} programs in {seconds:.1f}s ({n / max(seconds, 1e-9):.0f} programs/s): {by_status or 'none'}; "
+          f"wrote {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="arc-induct",
@@ -137,6 +153,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--submission", type=Path, help="where to write submission.json (default: OUT/submission.json)")
     s.add_argument("--resume", action="store_true", help="continue the run stored in OUT")
     s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser(
+        "execute", help="run programs on their tasks' grids; write each row with its results (JSONL)",
+        description="Run each program of PROGRAMS.jsonl (rows {\"task_id\": ..., \"code\": ..., any other "
+        "fields}) on every train and test input of its task, in isolated processes. Each output row is "
+        "the input row plus status, train_outputs, train_errors, test_outputs, test_errors, "
+        "train_correct, test_correct (null when the dataset has no solutions) and seconds, in input "
+        "order. Streams, so it re-scores files of any size. A malformed row or unknown task_id stops "
+        "the run with one error naming the line; every row before it is already written.")
+    s.add_argument("programs", metavar="PROGRAMS.jsonl")
+    s.add_argument("--dataset", required=True, help=DATASET_HELP)
+    s.add_argument("--out", required=True, metavar="RESULTS.jsonl", help="written row by row, in input order")
+    s.add_argument("--workers", type=int, default=None, help="parallel programs (default: all cores)")
+    s.add_argument("--timeout", type=float, default=Limits.timeout_s, metavar="S",
+                   help="wall-clock seconds per grid (default %(default)s); a program gets this times its grid count")
+    s.add_argument("--max-timeout", type=float, default=Limits.max_timeout_s, metavar="S",
+                   help="cap on a program's whole wall-clock time (default %(default)s)")
+    s.add_argument("--memory-mb", type=int, default=Limits.memory_mb, metavar="M",
+                   help="address-space cap per program, interpreter included (default %(default)s)")
+    s.set_defaults(func=cmd_execute)
     return p
 
 

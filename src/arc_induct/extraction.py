@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 # Entry points, in order of preference. `transform` is what the prompt asks for; the others are
 # names models fall back to, and must match what `execution` looks up.
-ENTRY_NAMES: tuple[str, ...] = ("transform", "solve", "solution", "main", "apply_transform", "transform_grid")
+ENTRY_NAMES: tuple[str, ...] = ("transform", "solve", "solution", "transform_grid", "apply_transform")
 
 PYTHON_TAGS = {"", "python", "python3", "py", "py3"}
 

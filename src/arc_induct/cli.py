@@ -7,12 +7,15 @@ naming the file, task or field, with exit status 2; anything else is a bug and k
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
 import orjson
 
+from arc_induct.config import PRESETS, ConfigError
 from arc_induct.scoring import ScoringError, score_submission
+from arc_induct.store import StoreError
 from arc_induct.submission import SubmissionError, read_submission, submission_faults
 from arc_induct.tasks import NAMED_DATASETS, TaskFileError, by_size, load_tasks
 from arc_induct.voting import VoteError, read_rows, tally
@@ -23,7 +26,8 @@ DATASET_HELP = (
 )
 
 # Input errors a user can fix; reported as one line, never a traceback.
-USER_ERRORS: tuple[type[Exception], ...] = (TaskFileError, SubmissionError, ScoringError, VoteError)
+USER_ERRORS: tuple[type[Exception], ...] = (
+    TaskFileError, SubmissionError, ScoringError, ConfigError, StoreError, VoteError)
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
@@ -87,6 +91,25 @@ def cmd_vote(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from arc_induct.config import RunConfig
+    from arc_induct.run import run_job
+
+    budget_s = args.budget_seconds if args.budget_seconds is not None else (
+        args.budget_hours * 3600 if args.budget_hours is not None else None)
+    cfg = RunConfig.preset(
+        args.preset,
+        dataset=args.dataset, max_tasks=args.tasks, backend=args.backend, model=args.model,
+        endpoints=tuple(args.endpoints) if args.endpoints else None, replay=args.replay,
+        replicas=args.replicas, gpus=args.gpus, budget_s=budget_s, out=args.out,
+        submission=args.submission, resume=args.resume or None,
+        max_samples_per_task=args.samples_per_task, seed=args.seed, policy=args.policy,
+    )
+    report = run_job(cfg)
+    print(report.text())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="arc-induct",
@@ -123,11 +146,38 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", required=True, help=DATASET_HELP + "; gives the tasks and their test counts")
     s.add_argument("--out", required=True, help="where to write submission.json (atomically)")
     s.set_defaults(func=cmd_vote)
+
+    s = sub.add_parser(
+        "run", help="the main job: sample, execute, vote and write submission.json within a budget",
+        description="Sample programs for every task within a time budget and keep a valid submission.json "
+        "at all times. With no flags: a smoke dry run on a few ARC-AGI-2 evaluation tasks with two CPU "
+        "vLLM replicas of a tiny random model made locally (every stage real; score expected 0).",
+    )
+    s.add_argument("--preset", default="cpu-smoke", choices=sorted(PRESETS), help="named defaults (default: cpu-smoke)")
+    s.add_argument("--dataset", help=DATASET_HELP)
+    s.add_argument("--tasks", type=int, help="run only the N tasks with the shortest prompts")
+    s.add_argument("--backend", choices=["vllm", "openai", "replay"], help="where completions come from")
+    s.add_argument("--model", type=Path, help="model folder (vllm: served; all: its tokenizer renders prompts)")
+    s.add_argument("--endpoints", nargs="+", metavar="URL", help="OpenAI-compatible base URLs (backend openai)")
+    s.add_argument("--replay", type=Path, metavar="FILE", help="recorded completions (backend replay)")
+    s.add_argument("--replicas", type=int, help="vLLM servers to start")
+    s.add_argument("--gpus", type=int, help="GPUs to spread replicas over (0 = CPU)")
+    s.add_argument("--policy", choices=["affinity", "round_robin", "least_loaded"], help="routing policy")
+    budget = s.add_mutually_exclusive_group()
+    budget.add_argument("--budget-hours", type=float, help="wall-clock budget of the whole run")
+    budget.add_argument("--budget-seconds", type=float, help="the same, in seconds")
+    s.add_argument("--samples-per-task", type=int, help="most samples any one task gets")
+    s.add_argument("--seed", type=int)
+    s.add_argument("--out", type=Path, help="run folder: attempts.jsonl, submission.json, report, logs")
+    s.add_argument("--submission", type=Path, help="where to write submission.json (default: OUT/submission.json)")
+    s.add_argument("--resume", action="store_true", help="continue the run stored in OUT")
+    s.set_defaults(func=cmd_run)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         return args.func(args)
     except USER_ERRORS as e:

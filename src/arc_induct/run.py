@@ -1,0 +1,258 @@
+"""The main job: sample programs for every task within a time budget, and always leave a submission.
+
+Covered: opening a backend (local vLLM replicas, given OpenAI-compatible endpoints, or a replay
+file); rendering first prompts and ordering tasks by their length; the async loop that keeps
+every replica busy, extracts and executes each sample, scores it for hard-coding and stores it;
+checkpoints (vote + atomic write) every few minutes, on SIGTERM/SIGINT, and at the end; resume
+from the store. The submission is written with fallbacks before anything heavy starts.
+Not covered: what a stage does inside (see prompts, router, execution, transduction, voting).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from arc_induct.config import ConfigError, RunConfig
+from arc_induct.execution import ExecutionPool, ExecutionResult, Limits
+from arc_induct.extraction import extract_program
+from arc_induct.prompts import first_prompt, prompt_length, refine_prompt, render
+from arc_induct.report import Report, build_report
+from arc_induct.router import CompletionRequest
+from arc_induct.scheduler import Scheduler, SchedulerSettings, WorkItem, sampling_deadline, train_accuracy
+from arc_induct.store import AttemptStore
+from arc_induct.submission import build_submission, write_submission
+from arc_induct.tasks import Task, load_tasks
+from arc_induct.transduction import hardcoded_probability
+from arc_induct.voting import vote_rows
+
+log = logging.getLogger("arc_induct.run")
+
+# Fields kept in memory per attempt for checkpoint voting: enough to vote, small enough for 12 h.
+VOTE_FIELDS = ("task_id", "attempt_id", "status", "test_outputs", "test_errors", "train_correct", "hardcoded_probability")
+
+
+@dataclass
+class Context:
+    """Everything the sampling loop shares; built once by `run_job`."""
+
+    cfg: RunConfig
+    tasks: dict[str, Task]
+    all_tasks: list[Task]
+    backend: Any  # Router or ReplayBackend: anything with `async complete(CompletionRequest)`
+    tokenizer: Any
+    pool: ExecutionPool
+    store: AttemptStore
+    scheduler: Scheduler
+    first_prompts: dict[str, str]
+    vote_rows: list[dict[str, Any]]
+    started: float
+    stop_at: float
+    checkpoint_seconds: float = 0.0
+    checkpoints: int = 0
+    last_write: float = 0.0
+
+
+def run_job(cfg: RunConfig) -> Report:
+    started = time.monotonic()
+    all_tasks = load_tasks(cfg.dataset)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    # A valid file exists from the first second on, whatever happens after.
+    write_submission(cfg.submission_path, build_submission(all_tasks, {}))
+    with contextlib.ExitStack() as stack:
+        store = stack.enter_context(AttemptStore(cfg.out / "attempts.jsonl", resume=cfg.resume))
+        backend, tokenizer = open_backend(cfg, stack)
+        first = {t.id: render(first_prompt(t), tokenizer) for t in all_tasks}
+        lengths = {tid: prompt_length(text, tokenizer) for tid, text in first.items()}
+        chosen = sorted(all_tasks, key=lambda t: (lengths[t.id], t.id))[: cfg.max_tasks]
+        scheduler = Scheduler([(t, lengths[t.id]) for t in chosen], SchedulerSettings.from_config(cfg))
+        kept: list[dict[str, Any]] = []
+        for row in store.rows():
+            scheduler.record(row)
+            kept.append({k: row.get(k) for k in VOTE_FIELDS})
+        pool = stack.enter_context(ExecutionPool(cfg.exec_workers, execution_limits(cfg)))
+        ctx = Context(
+            cfg, {t.id: t for t in chosen}, all_tasks, backend, tokenizer, pool, store, scheduler,
+            first, kept, started, stop_at=sampling_deadline(started, cfg.budget_s, cfg.reserve_min_s, 0.0),
+        )
+        log.info("run: %d tasks, %d stored attempts, budget %.0f s", len(chosen), len(kept), cfg.budget_s)
+        sampling_started = time.monotonic()
+        asyncio.run(sample_until_done(ctx))
+        sampling_seconds = time.monotonic() - sampling_started
+        checkpoint(ctx)
+    report = build_report(cfg, chosen, all_tasks, store.path, ctx, sampling_seconds, time.monotonic() - started)
+    report.write(cfg.out)
+    return report
+
+
+def execution_limits(cfg: RunConfig) -> Limits:
+    return Limits(timeout_s=cfg.exec_timeout_s, memory_mb=cfg.exec_memory_mb)
+
+
+def open_backend(cfg: RunConfig, stack: contextlib.ExitStack) -> tuple[Any, Any]:
+    """Start or connect the completion backend; return it and the tokenizer (None = plain text)."""
+    model = cfg.model
+    if cfg.backend == "replay":
+        from arc_induct.router import ReplayBackend
+
+        if cfg.replay is None:
+            raise ConfigError("--backend replay needs --replay FILE")
+        return ReplayBackend(cfg.replay), load_tokenizer(model)
+    from arc_induct.router import Router
+
+    if cfg.backend == "openai":
+        if not cfg.endpoints:
+            raise ConfigError("--backend openai needs --endpoints URL [URL ...]")
+        endpoints = list(cfg.endpoints)
+    elif cfg.backend == "vllm":
+        from arc_induct.replicas import ReplicaConfig, Replicas
+
+        if model is None:
+            from arc_induct.tiny_model import make_tiny_model
+
+            model = make_tiny_model(cfg.out / "tiny-model", seed=cfg.seed)
+        replicas = stack.enter_context(Replicas(replica_config(cfg, model)))
+        endpoints = list(replicas.endpoints)
+    else:
+        raise ConfigError(f"unknown backend {cfg.backend!r}: choose vllm, openai or replay")
+    # Every completion is also recorded, so the run can be replayed later without a GPU.
+    router = Router(endpoints, model=cfg.served_model_name, policy=cfg.policy, timeout_s=cfg.request_timeout_s,
+                    base_seed=cfg.seed, record=cfg.out / "completions.jsonl")
+    return router, load_tokenizer(model)
+
+
+def replica_config(cfg: RunConfig, model: Path):
+    from arc_induct.replicas import ReplicaConfig
+
+    return ReplicaConfig(
+        model=Path(model),
+        replicas=cfg.replicas,
+        gpus=cfg.gpus,
+        served_model_name=cfg.served_model_name,
+        max_model_len=cfg.max_model_len,
+        kv_cache_dtype=cfg.kv_cache_dtype,
+        gpu_memory_utilization=cfg.gpu_memory_utilization,
+        cpu_kvcache_gb=cfg.cpu_kvcache_gb,
+        log_dir=cfg.out / "logs",
+    )
+
+
+def load_tokenizer(model: Path | None) -> Any:
+    if model is None:
+        return None
+    from transformers import AutoTokenizer  # only with the gpu/cpu extras
+
+    return AutoTokenizer.from_pretrained(str(model))
+
+
+async def sample_until_done(ctx: Context) -> None:
+    cfg, sched = ctx.cfg, ctx.scheduler
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    slots = max(1, cfg.in_flight_per_replica * max(1, len(getattr(ctx.backend, "endpoints", [None]))))
+    inflight: dict[asyncio.Task, WorkItem] = {}
+    bar = tqdm(total=len(ctx.tasks), desc="tasks done", unit="task", dynamic_ncols=True)
+    counts = {"attempts": 0, "programs": 0, "train_ok": 0}
+    next_checkpoint = time.monotonic() + cfg.checkpoint_every_s
+    try:
+        while not stop.is_set():
+            now = time.monotonic()
+            if now >= ctx.stop_at:
+                log.info("run: deadline reached with %d requests in flight", len(inflight))
+                break
+            while len(inflight) < slots:
+                item = sched.next_item()
+                if item is None and cfg.extend_budget and sched.extend_budget():
+                    item = sched.next_item()
+                if item is None:
+                    break
+                inflight[asyncio.create_task(attempt(ctx, item))] = item
+            if not inflight:
+                break  # every task is done or at its budget
+            done, _ = await asyncio.wait(inflight, timeout=min(1.0, ctx.stop_at - now), return_when=asyncio.FIRST_COMPLETED)
+            for fut in done:
+                item = inflight.pop(fut)
+                rows = []
+                try:
+                    rows = fut.result()
+                except Exception as e:  # the request failed for good (router retries first): the task goes on
+                    log.warning("task %s: request %s failed: %s", item.task_id, item.attempt_ids[0], e)
+                sched.finish(item, rows)
+                counts["attempts"] += len(rows)
+                counts["programs"] += sum(r.get("status") == "ok" for r in rows)
+                counts["train_ok"] += sum(train_accuracy(r) == 1.0 for r in rows)
+            bar.n = len(sched.states) - sched.open_tasks
+            left = max(0.0, ctx.stop_at - time.monotonic())
+            bar.set_postfix(counts | {"left_s": f"{left:.0f}"}, refresh=True)
+            if time.monotonic() >= next_checkpoint:
+                checkpoint(ctx)
+                next_checkpoint = time.monotonic() + cfg.checkpoint_every_s
+                ctx.stop_at = sampling_deadline(ctx.started, cfg.budget_s, cfg.reserve_min_s, ctx.checkpoint_seconds)
+    finally:
+        for fut in inflight:
+            fut.cancel()
+        await asyncio.gather(*inflight, return_exceptions=True)
+        for item in inflight.values():
+            sched.finish(item, [])
+        bar.close()
+        if hasattr(ctx.backend, "close"):
+            await ctx.backend.close()  # the HTTP session belongs to this event loop
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def attempt(ctx: Context, item: WorkItem) -> list[dict[str, Any]]:
+    """Sample one request, then extract, execute and store each of its samples."""
+    cfg, task = ctx.cfg, ctx.tasks[item.task_id]
+    if item.parent is None:
+        prompt = ctx.first_prompts[task.id]
+    else:
+        parent = ExecutionResult.from_row(item.parent)
+        prompt = render(refine_prompt(task, item.parent["code"], parent), ctx.tokenizer)
+    request = CompletionRequest(
+        task_id=task.id, attempt_id=item.attempt_ids[0], prompt=prompt, n=len(item.attempt_ids),
+        max_tokens=cfg.max_tokens, temperature=cfg.temperature, top_p=cfg.top_p, min_p=cfg.min_p,
+        seed=item.seed, stop=(),
+    )
+    completion = await ctx.backend.complete(request)
+    prompt_hash = hashlib.sha256(prompt.encode()).hexdigest()[:16]
+    rows = []
+    for attempt_id, text in zip(item.attempt_ids, completion.texts):
+        extraction = extract_program(text)
+        row: dict[str, Any] = {
+            "task_id": task.id, "attempt_id": attempt_id, "kind": item.kind,
+            "parent": item.parent["attempt_id"] if item.parent else None, "prompt_hash": prompt_hash,
+            "completion": text, "code": extraction.code, "extract_reason": extraction.reason,
+            "sample_seconds": completion.seconds, "endpoint": completion.endpoint,
+        }
+        if extraction.code is None:
+            row["status"] = "no_program"
+        else:
+            result = await asyncio.wrap_future(ctx.pool.submit(extraction.code, task))
+            row |= result.to_row()
+            row["hardcoded_probability"] = hardcoded_probability(extraction.code, task, result)
+        ctx.store.append(row)
+        ctx.vote_rows.append({k: row.get(k) for k in VOTE_FIELDS})
+        rows.append(row)
+    return rows
+
+
+def checkpoint(ctx: Context) -> None:
+    """Vote over every attempt so far and rewrite the submission atomically; time it."""
+    t0 = time.monotonic()
+    answers = vote_rows(ctx.vote_rows, list(ctx.tasks.values()))
+    write_submission(ctx.cfg.submission_path, build_submission(ctx.all_tasks, answers))
+    ctx.checkpoint_seconds = max(ctx.checkpoint_seconds, time.monotonic() - t0)
+    ctx.checkpoints += 1
+    ctx.last_write = time.monotonic()

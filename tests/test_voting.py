@@ -150,3 +150,20 @@ def test_cli_vote_bad_line_is_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "results.jsonl" in err and "'x'" in err
     assert not (tmp_path / "s.json").exists()
+
+
+def test_in_memory_rows_from_execution_results_are_voted(single):
+    """Rows straight from `ExecutionResult.to_row()` (tuples, not JSON lists), as `run` keeps them."""
+    execution = pytest.importorskip("arc_induct.execution")
+    with execution.ExecutionPool(workers=1) as pool:
+        result = pool.run(FLIP, single)
+    row = {"task_id": single.id, "attempt_id": "a/0", "code": FLIP} | result.to_row()
+    guesses = vote(single, [row])
+    assert guesses == [[g] for g in result.test_outputs]
+
+
+def test_tuple_fields_count_like_lists(single):
+    n = len(single.train)
+    row = _row(single, list(single.test_outputs), n)
+    row = row | {"test_outputs": tuple(row["test_outputs"]), "train_correct": tuple(row["train_correct"])}
+    assert vote(single, [row]) == [[g] for g in single.test_outputs]

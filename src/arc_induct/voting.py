@@ -111,7 +111,8 @@ def hardcoded_p(row: dict, task: Task, test_outputs: tuple[Grid, ...]) -> float:
 def usable_test_outputs(row: dict, task: Task) -> tuple[Grid, ...] | None:
     """The row's test outputs when there is one valid grid per test input, else None."""
     outputs = row.get("test_outputs")
-    if not isinstance(outputs, list) or len(outputs) != len(task.test_inputs):
+    # tuples too: rows built in memory from `ExecutionResult.to_row()` have not been through JSON
+    if not isinstance(outputs, list | tuple) or len(outputs) != len(task.test_inputs):
         return None
     if any(g is None or grid_fault(g) is not None for g in outputs):
         return None
@@ -121,8 +122,8 @@ def usable_test_outputs(row: dict, task: Task) -> tuple[Grid, ...] | None:
 def train_accuracy(row: dict, task: Task) -> float:
     """Fraction of train pairs right, from `train_correct` (as `ExecutionResult.train_accuracy`)."""
     correct = row.get("train_correct")
-    if not isinstance(correct, list) or len(correct) != len(task.train):
-        got = f"{len(correct)} values" if isinstance(correct, list) else repr(correct)
+    if not isinstance(correct, list | tuple) or len(correct) != len(task.train):
+        got = f"{len(correct)} values" if isinstance(correct, list | tuple) else repr(correct)
         raise VoteError(f"task {task.id}: field 'train_correct' must list one bool per train pair "
                         f"({len(task.train)}), got {got}")
     return sum(bool(c) for c in correct) / len(task.train)

@@ -9,9 +9,10 @@ All programs are for real ARC tasks:
   (most sampled programs are wrong, and the detector must not confuse wrong with hard-coded),
   `literal:<name>` for general programs that still carry many literals (stamps, kernels, rule
   tables), the detector's hardest negatives;
-- hard-coded (label 1): the train outputs pasted in one of 16 disguises (literal grids, keys
+- hard-coded (label 1): the train outputs pasted in one of 18 disguises (literal grids, keys
   on shape/hash/counts, run-length strings, blocks, per-cell assignments, encoded integers,
-  shifted digits that defeat the literal check, diff patches over the input, ...), each with a
+  shifted digits that defeat the literal check, diff patches over the input, a general rule
+  with the examples it gets wrong pasted in, ...), each with a
   fallback for unseen inputs. Every hard-coded program is checked to reproduce all train outputs.
 
 These are our own programs, so they are run in-process here to check them (the tests run them
@@ -451,13 +452,24 @@ def hardcoded_program(kind: str, task: Task, n: int) -> str:
             parts.append(f"    {'if' if i == 0 else 'elif'} key == {k!r}:\n        out = []\n"
                          f"        for r in range({len(o)}):\n{rows}        return out\n")
         return f"def transform(grid):\n    key = {KEYS[key]}\n" + "".join(parts) + fb
+    if kind == "general_plus_patch":  # a general rule, plus the examples it gets wrong pasted in
+        base = ["def base(grid):\n    return [row[::-1] for row in grid]\n",
+                "def base(grid):\n    return [list(col) for col in zip(*grid)]\n",
+                "def base(grid):\n    return [row[:] for row in grid]\n"][n % 3]
+        env: dict = {}
+        exec(base, env)
+        wrong = [p for p in task.train if env["base"](p.input) != p.output]
+        table = ",\n".join(f"    {tuple(map(tuple, p.input))}: {p.output}" for p in wrong)
+        return (base + f"\nSPECIAL_CASES = {{\n{table},\n}}\n\ndef transform(grid):\n"
+                "    key = tuple(map(tuple, grid))\n    if key in SPECIAL_CASES:\n        return SPECIAL_CASES[key]\n"
+                "    return base(grid)\n")
     raise ValueError(kind)
 
 
 HARD_KINDS = [
     "input_equality", "index_of_example", "shape_lookup", "hash_lookup", "count_lookup", "rle_strings",
     "string_rows", "block_split", "per_cell", "big_int", "flat_reshape", "column_store", "shifted_digits",
-    "numpy_scatter", "count_chain", "diff_patch", "nested_if_cells",
+    "numpy_scatter", "count_chain", "diff_patch", "nested_if_cells", "general_plus_patch",
 ]
 
 

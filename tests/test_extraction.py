@@ -82,3 +82,9 @@ def test_py_tag_and_trailing_prose_after_fence():
 def test_entry_names_are_the_ones_execution_runs():
     execution = pytest.importorskip("arc_induct.execution")
     assert ENTRY_NAMES == tuple(execution.FUNCTION_NAMES)
+
+
+def test_block_too_deep_to_compile_is_skipped():
+    deep = "def transform(grid):\n    x = " + "+".join(["1"] * 50000) + "\n    return grid\n"
+    e = extract_program(f"```python\n{GOOD}```\n```python\n{deep}```")
+    assert e.code == GOOD

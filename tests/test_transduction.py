@@ -148,3 +148,11 @@ def test_logistic_is_monotone_in_each_weighted_feature():
         assert w >= 0  # fitted with non-negative weights: no feature argues for "general"
         more = base | {f: base[f] + 1.0}
         assert logistic(more, model) >= logistic(base, model)
+
+
+def test_pathologically_deep_code_is_not_an_error(training):
+    task = training["007bbfb7"]
+    too_deep = "def transform(grid):\n    x = " + "+".join(["1"] * 50000) + "\n    return grid\n"
+    assert hardcoded_probability(too_deep, task) == 0.0  # compile() refuses it too
+    deep = "def transform(grid):\n    x = " + "+".join(["1"] * 2000) + "\n    return grid\n"
+    assert 0.0 <= hardcoded_probability(deep, task) <= 1.0

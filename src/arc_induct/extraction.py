@@ -58,7 +58,7 @@ def _code_blocks(text: str) -> list[tuple[str, str]]:
 def _parses(code: str) -> bool:
     try:
         ast.parse(code)
-    except (SyntaxError, ValueError):  # ValueError: source holds a NUL byte
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # ValueError: a NUL byte
         return False
     return True
 

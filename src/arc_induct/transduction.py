@@ -76,9 +76,15 @@ def _literal_ints(tree: ast.AST) -> int:
     return -1
 
 
-def _depth(node: ast.AST, level: int = 0) -> int:
-    here = level + isinstance(node, _NESTING)
-    return max([here] + [_depth(c, here) for c in ast.iter_child_nodes(node)])
+def _depth(tree: ast.AST) -> int:
+    """Deepest nesting of blocks and comprehensions (iterative: long expressions are deep trees)."""
+    deepest, stack = 0, [(tree, 0)]
+    while stack:
+        node, level = stack.pop()
+        level += isinstance(node, _NESTING)
+        deepest = max(deepest, level)
+        stack.extend((c, level) for c in ast.iter_child_nodes(node))
+    return deepest
 
 
 def _elif_chain(node: ast.If) -> int:
@@ -203,7 +209,7 @@ def features(code: str, task: Task, test_outputs: Sequence[Grid | None] | None =
     """Every feature by name, or None when the code does not parse (it cannot have run either)."""
     try:
         tree = ast.parse(code)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # what compile() itself refuses
         return None
     return code_features(tree, code) | behaviour_features(tree, task, test_outputs)
 

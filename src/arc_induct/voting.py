@@ -62,16 +62,21 @@ class Ballot:
 
     task: Task
     groups: dict[bytes, _Group] = field(default_factory=dict)
+    invalid: set[bytes] = field(default_factory=set)
     used: int = 0
     skipped: int = 0
 
     def add(self, row: dict) -> bool:
         """Count one row; False when it takes no part (missing, errored or invalid test outputs)."""
-        outputs = usable_test_outputs(row, self.task)
-        if outputs is None:
+        key = _outputs_key(row, self.task)
+        # Many programs agree, so each distinct answer is checked by `grid_fault` once.
+        if key is not None and key not in self.groups and key not in self.invalid:
+            if usable_test_outputs(row, self.task) is None:
+                self.invalid.add(key)
+        if key is None or key in self.invalid:
             self.skipped += 1
             return False
-        key = orjson.dumps(outputs)
+        outputs = tuple(row["test_outputs"])
         group = self.groups.setdefault(key, _Group(outputs))
         group.weight += program_weight(train_accuracy(row, self.task), hardcoded_p(row, self.task, outputs))
         group.count += 1
@@ -106,6 +111,17 @@ def hardcoded_p(row: dict, task: Task, test_outputs: tuple[Grid, ...]) -> float:
     if row.get("code"):
         return probability_from_outputs(row["code"], task, test_outputs)
     return 0.0
+
+
+def _outputs_key(row: dict, task: Task) -> bytes | None:
+    """Canonical JSON of the row's test outputs, or None when they are not one item per test input."""
+    outputs = row.get("test_outputs")
+    if not isinstance(outputs, list | tuple) or len(outputs) != len(task.test_inputs):
+        return None
+    try:
+        return orjson.dumps(outputs)
+    except TypeError:  # not JSON at all (e.g. a set): certainly not grids
+        return None
 
 
 def usable_test_outputs(row: dict, task: Task) -> tuple[Grid, ...] | None:

@@ -67,7 +67,7 @@ def _const_index(node: ast.AST) -> bool:
 
 
 def _literal_ints(tree: ast.AST) -> int:
-    """Ints inside a container literal made only of containers and constants (0 if not such)."""
+    """Ints inside a container literal made only of containers and int constants; -1 if not such."""
     if _int(tree) is not None:
         return 1
     if isinstance(tree, ast.List | ast.Tuple | ast.Set):
@@ -95,11 +95,9 @@ def _elif_chain(node: ast.If) -> int:
 
 
 def code_features(tree: ast.Module, source: str) -> dict[str, float]:
-    ints, slice_ids, strings = [], set(), []
+    ints, strings = [], []
     max_list = coord = compares = elif_max = keyed = prints = 0
     for node in ast.walk(tree):
-        if isinstance(node, ast.Subscript):
-            slice_ids.update(id(n) for n in ast.walk(node.slice))
         if isinstance(node, ast.Constant):
             if type(node.value) is int:
                 ints.append(node)

@@ -5,7 +5,8 @@ scripts/make_transduction_set.py), runs each on its real ARC task through `Execu
 behaviour features need the test outputs), fits an L2-regularised logistic regression with numpy
 on the "fit" split, and reports precision/recall on the "held_out" split at the decision
 threshold, plus leave-one-disguise-out recall (each hard-coded disguise left out of the fit in
-turn), the honest figure for disguises the model has never seen. Deterministic.
+turn) and leave-one-family-out false-positive rate (each family of general programs left out),
+the honest figures for kinds of program the model has never seen. Deterministic.
   .venv/bin/python scripts/fit_transduction.py            # writes the JSON, prints the figures
   .venv/bin/python scripts/fit_transduction.py --dry-run  # figures only
 """
@@ -108,6 +109,12 @@ def evaluate(rows: list[dict], test_outputs: list) -> dict:
         m = fit(x[~this], y[~this])
         unseen[kind.split(":")[1]] = round(float((predict(m, x[this]) >= THRESHOLD).mean()), 3)
     report["leave_one_disguise_out_recall"] = unseen
+    unseen_fp = {}
+    for family in sorted({r["kind"].split(":")[0] for r in rows if r["label"] == 0}):
+        this = np.array([r["label"] == 0 and r["kind"].startswith(family + ":") for r in rows])
+        m = fit(x[~this], y[~this])
+        unseen_fp[family] = round(float((predict(m, x[this]) >= THRESHOLD).mean()), 3)
+    report["leave_one_family_out_false_positive_rate"] = unseen_fp
     # False positives among general programs by kind family, on the held-out split.
     fams = {}
     for r, p in zip([r for r, f in zip(rows, is_fit) if not f], held):

@@ -156,3 +156,20 @@ def test_pathologically_deep_code_is_not_an_error(training):
     assert hardcoded_probability(too_deep, task) == 0.0  # compile() refuses it too
     deep = "def transform(grid):\n    x = " + "+".join(["1"] * 2000) + "\n    return grid\n"
     assert 0.0 <= hardcoded_probability(deep, task) <= 1.0
+
+
+@pytest.mark.parametrize("name, code", [
+    ("prose in strings", "def transform(grid):\n    if not grid:\n"
+     "        raise ValueError('empty grid: expected at least one row and one column of cells')\n"
+     "    return [row[::-1] for row in grid[::-1]]\n"),
+    ("colour names as dict keys", "C = {'black': 0, 'blue': 1, 'red': 2, 'yellow': 4, 'grey': 5, 'orange': 7, 'maroon': 9}\n"
+     "def transform(grid):\n    return [[C['red'] if v == C['grey'] else v for v in row] for row in grid]\n"),
+    ("if/elif on colours", "def transform(grid):\n    out = []\n    for row in grid:\n        new = []\n"
+     "        for v in row:\n            if v == 1:\n                new.append(5)\n            elif v == 2:\n"
+     "                new.append(6)\n            elif v == 3:\n                new.append(4)\n"
+     "            else:\n                new.append(v)\n        out.append(new)\n    return out\n"),
+    ("a big recursion limit", "import sys\nsys.setrecursionlimit(10000)\n\ndef transform(grid):\n"
+     "    return [list(r) for r in zip(*grid)]\n"),
+])
+def test_ordinary_general_idioms_are_not_flagged(training, name, code):
+    assert probability_from_outputs(code, training["3c9b0459"]) < 0.5, name

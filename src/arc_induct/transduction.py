@@ -7,8 +7,9 @@ must not win the vote. One logistic regression combines three kinds of evidence:
   of its strings; and the share of the train outputs' varied rows found there (grids in pieces);
 - code features (after the published 13-feature model): how many and how varied the integer
   literals are, the largest one, the biggest list literal, assignments to constant coordinates,
-  comparisons against constants and the longest if/elif chain, nesting depth, string-literal
-  volume, dict literals keyed by tuples/strings, calls that fingerprint the input;
+  comparisons against non-colour constants, the longest if/elif chain (any, and on such keys),
+  nesting depth, digits inside string literals, dict keys that name inputs (long tuples, digests, big
+  ints), calls that fingerprint the input;
 - behaviour, when execution outputs are at hand: a test prediction that repeats a train output
   verbatim, or repeats its own input where the task never does.
 The coefficients are data (`transduction_weights.json`, refit by `scripts/fit_transduction.py`
@@ -38,7 +39,7 @@ WEIGHTS_PATH = Path(__file__).with_name("transduction_weights.json")
 
 FEATURES: tuple[str, ...] = (
     "n_int", "n_distinct_int", "max_int", "max_list_ints", "coord_assign", "const_compare",
-    "max_elif", "depth", "string_chars", "keyed_dict", "fingerprint_calls", "ints_per_line",
+    "max_elif", "key_elif", "depth", "string_digits", "keyed_dict", "fingerprint_calls", "ints_per_line",
     "literal_train", "literal_rows", "literal_test", "test_is_train_output", "test_is_input",
 )
 
@@ -87,21 +88,52 @@ def _depth(tree: ast.AST) -> int:
     return deepest
 
 
-def _elif_chain(node: ast.If) -> int:
-    n = 1
-    while len(node.orelse) == 1 and isinstance(node.orelse[0], ast.If):
-        node, n = node.orelse[0], n + 1
+def _not_colour(node: ast.AST) -> bool:
+    """A constant no ARC rule needs: an int beyond the colours 0-9, a string, or a literal container
+    (`h == 3` or `v == 5` are ordinary; `total == 137`, `key == (3, 1, 4)`, `digest == 'a9f3'` are keys)."""
+    v = _int(node)
+    if v is not None:
+        return abs(v) > 9
+    return isinstance(node, ast.List | ast.Tuple | ast.JoinedStr) or (
+        isinstance(node, ast.Constant) and isinstance(node.value, str | bytes))
+
+
+def _keyed_compare(node: ast.AST) -> bool:
+    return isinstance(node, ast.Compare) and any(_not_colour(o) for o in [node.left, *node.comparators])
+
+
+def _fingerprint_key(key: ast.AST) -> bool:
+    """A dict key that names one input rather than a rule: long string, big int, or a long tuple."""
+    if isinstance(key, ast.Constant) and isinstance(key.value, str):  # a digest or str(grid), not a name
+        return len(key.value) >= 6 and any(ch.isdigit() for ch in key.value)
+    if _int(key) is not None:
+        return abs(_int(key)) > 9
+    if isinstance(key, ast.Tuple | ast.List):  # (h, w) or (left, v) are rules; (3, 1, 4, ...) is an input
+        return len(key.elts) >= 3 or any(isinstance(e, ast.Tuple | ast.List) for e in key.elts)
+    return False
+
+
+def _elif_chain(node: ast.If, keyed: bool = False) -> int:
+    """Length of the if/elif chain starting here; with `keyed`, only while every test compares to a key."""
+    n = 0
+    while True:
+        if keyed and not any(_keyed_compare(c) for c in ast.walk(node.test)):
+            break
+        n += 1
+        if not (len(node.orelse) == 1 and isinstance(node.orelse[0], ast.If)):
+            break
+        node = node.orelse[0]
     return n
 
 
 def code_features(tree: ast.Module, source: str) -> dict[str, float]:
     ints, strings = [], []
-    max_list = coord = compares = elif_max = keyed = prints = 0
+    max_list = coord = compares = elif_max = key_elif = keyed = prints = 0
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant):
             if type(node.value) is int:
                 ints.append(node)
-            elif isinstance(node.value, str | bytes):
+            elif isinstance(node.value, str):
                 strings.append(node.value)
         elif isinstance(node, ast.List | ast.Tuple | ast.Set):
             max_list = max(max_list, _literal_ints(node))
@@ -109,24 +141,19 @@ def code_features(tree: ast.Module, source: str) -> dict[str, float]:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             coord += sum(isinstance(t, ast.Subscript) and _const_index(t) for t in targets)
         elif isinstance(node, ast.Compare):
-            others = node.comparators + [node.left]
-            compares += any(
-                (_int(o) is not None and abs(_int(o)) > 1) or isinstance(o, ast.List | ast.Tuple | ast.JoinedStr)
-                or (isinstance(o, ast.Constant) and isinstance(o.value, str))
-                for o in others
-            )
+            compares += _keyed_compare(node)
         elif isinstance(node, ast.If):
             elif_max = max(elif_max, _elif_chain(node))
+            key_elif = max(key_elif, _elif_chain(node, keyed=True))
         elif isinstance(node, ast.Dict):
-            keyed += sum(k is not None and (_int(k) is None or abs(_int(k)) > 9) for k in node.keys)
+            keyed += sum(_fingerprint_key(k) for k in node.keys if k is not None)
         elif isinstance(node, ast.Call):
             f = node.func
             name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
             prints += name in FINGERPRINTS
-    docstrings = {id(n.body[0].value) for n in ast.walk(tree) if isinstance(n, ast.Module | ast.FunctionDef)
-                  and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
-    string_chars = sum(len(s) for s in strings) - sum(
-        len(n.value) for n in ast.walk(tree) if id(n) in docstrings and isinstance(n.value, str))
+    # Digits, not characters: messages and colour names are prose; grids, run-lengths and digests
+    # kept in strings are digits.
+    string_digits = sum(ch.isdigit() for s in strings for ch in s)
     values = [abs(n.value) for n in ints]
     lines = max(1, sum(1 for line in source.splitlines() if line.strip() and not line.strip().startswith("#")))
     log = math.log1p
@@ -138,8 +165,9 @@ def code_features(tree: ast.Module, source: str) -> dict[str, float]:
         "coord_assign": log(coord),
         "const_compare": log(compares),
         "max_elif": log(elif_max),
+        "key_elif": log(key_elif),
         "depth": float(_depth(tree)),
-        "string_chars": log(max(0, string_chars)),
+        "string_digits": log(string_digits),
         "keyed_dict": log(keyed),
         "fingerprint_calls": log(prints),
         "ints_per_line": len(values) / lines,

@@ -20,6 +20,7 @@ from arc_induct.scoring import ScoringError, score_submission
 from arc_induct.store import StoreError
 from arc_induct.submission import SubmissionError, read_submission, submission_faults
 from arc_induct.tasks import NAMED_DATASETS, TaskFileError, by_size, load_tasks
+from arc_induct.voting import VoteError, read_rows, tally
 
 DATASET_HELP = (
     "a named dataset (" + ", ".join(NAMED_DATASETS) + "), a Kaggle *_challenges.json "
@@ -28,7 +29,8 @@ DATASET_HELP = (
 
 # Input errors a user can fix; reported as one line, never a traceback.
 USER_ERRORS: tuple[type[Exception], ...] = (
-    TaskFileError, SubmissionError, ScoringError, ProgramFileError, LimitsError, ConfigError, StoreError)
+    TaskFileError, SubmissionError, ScoringError, ProgramFileError, LimitsError, ConfigError, StoreError,
+    VoteError)
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
@@ -69,6 +71,26 @@ def cmd_score(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_bytes(orjson.dumps(score.to_json(), option=orjson.OPT_INDENT_2))
         print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_vote(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from arc_induct.submission import build_submission, write_submission
+
+    tasks = load_tasks(args.dataset)
+    rows = tqdm(read_rows(args.results), desc="vote", unit=" rows", disable=not sys.stderr.isatty())
+    try:
+        ballots = tally(rows, tasks)
+    except VoteError as e:
+        raise VoteError(f"{args.results}: {e}") from None
+    answers = {tid: g for tid, b in ballots.items() if (g := b.guesses())}
+    write_submission(args.out, build_submission(tasks, answers))
+    used, skipped = sum(b.used for b in ballots.values()), sum(b.skipped for b in ballots.values())
+    print(f"voted {used} programs ({skipped} without usable test outputs); "
+          f"{len(answers)} of {len(tasks)} tasks answered, {len(tasks) - len(answers)} get the fallback")
+    print(f"wrote {args.out}")
     return 0
 
 
@@ -127,6 +149,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--per-task", action="store_true", help="print one line per task")
     s.add_argument("--json", metavar="OUT", help="also write the scores as JSON")
     s.set_defaults(func=cmd_score)
+
+    s = sub.add_parser(
+        "vote", help="vote two attempts per test input from executed programs; write submission.json",
+        description="Read RESULTS.jsonl as `arc-induct execute` writes it (one row per program: task_id, "
+        "code, train_correct, test_outputs, ...), group programs of a task by their test outputs, weight "
+        "each by (1 + 1000 x train accuracy) x (1 - hard-coded probability), and write the top two groups "
+        "as attempt_1/attempt_2. Tasks without a usable program get the fallback grid. Score the result "
+        "with `arc-induct score`.",
+    )
+    s.add_argument("results", help="JSONL of executed programs (streamed; any size)")
+    s.add_argument("--dataset", required=True, help=DATASET_HELP + "; gives the tasks and their test counts")
+    s.add_argument("--out", required=True, help="where to write submission.json (atomically)")
+    s.set_defaults(func=cmd_vote)
 
     s = sub.add_parser(
         "run", help="the main job: sample, execute, vote and write submission.json within a budget",

@@ -1,0 +1,276 @@
+"""Transduction: the probability that a program hard-codes its answers instead of computing them.
+
+Programs that paste the expected train outputs score perfectly on train and fail on test; they
+must not win the vote. One logistic regression combines three kinds of evidence:
+- the literal check: a non-trivial train output, or the program's own test prediction, appears
+  flattened (row by row, or column by column) among the code's integer literals or the digits
+  of its strings; and the share of the train outputs' varied rows found there (grids in pieces);
+- code features (after the published 13-feature model): how many and how varied the integer
+  literals are, the largest one, the biggest list literal, assignments to constant coordinates,
+  comparisons against non-colour constants, the longest if/elif chain (any, and on such keys),
+  nesting depth, digits inside string literals, dict keys that name inputs (long tuples, digests, big
+  ints), calls that fingerprint the input;
+- behaviour, when execution outputs are at hand: a test prediction that repeats a train output
+  verbatim, or repeats its own input where the task never does.
+The coefficients are data (`transduction_weights.json`, refit by `scripts/fit_transduction.py`
+from the labelled programs in `tests/data/`).
+
+Not covered: running the program on perturbed inputs to test input-dependence directly (that
+needs the execution pool; the voting stage only has the outputs already computed); programs
+that compute their answers from a seed or a generator of the outputs.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from arc_induct.tasks import Grid, Task
+
+if TYPE_CHECKING:
+    from arc_induct.execution import ExecutionResult
+
+WEIGHTS_PATH = Path(__file__).with_name("transduction_weights.json")
+
+FEATURES: tuple[str, ...] = (
+    "n_int", "n_distinct_int", "max_int", "max_list_ints", "coord_assign", "const_compare",
+    "max_elif", "key_elif", "depth", "string_digits", "keyed_dict", "fingerprint_calls", "ints_per_line",
+    "literal_train", "literal_rows", "literal_test", "test_is_train_output", "test_is_input",
+)
+
+FINGERPRINTS = {"hash", "repr", "md5", "sha1", "sha256", "hexdigest", "dumps", "tobytes", "crc32", "id"}
+_NESTING = (ast.For, ast.While, ast.If, ast.With, ast.Try, ast.FunctionDef, ast.ListComp, ast.GeneratorExp)
+
+
+def _int(node: ast.AST) -> int | None:
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        v = _int(node.operand)
+        return -v if v is not None else None
+    return None
+
+
+def _const_index(node: ast.AST) -> bool:
+    """`x[3]`, `x[1][2]`, `x[1, 2]`: every index a literal int, down to a name."""
+    while isinstance(node, ast.Subscript):
+        idx = node.slice
+        elts = idx.elts if isinstance(idx, ast.Tuple) else [idx]
+        if not all(_int(e) is not None for e in elts):
+            return False
+        node = node.value
+    return isinstance(node, ast.Name | ast.Attribute)
+
+
+def _literal_ints(tree: ast.AST) -> int:
+    """Ints inside a container literal made only of containers and int constants; -1 if not such."""
+    if _int(tree) is not None:
+        return 1
+    if isinstance(tree, ast.List | ast.Tuple | ast.Set):
+        counts = [_literal_ints(e) for e in tree.elts]
+        return sum(counts) if all(c >= 0 for c in counts) else -1
+    return -1
+
+
+def _depth(tree: ast.AST) -> int:
+    """Deepest nesting of blocks and comprehensions (iterative: long expressions are deep trees)."""
+    deepest, stack = 0, [(tree, 0)]
+    while stack:
+        node, level = stack.pop()
+        level += isinstance(node, _NESTING)
+        deepest = max(deepest, level)
+        stack.extend((c, level) for c in ast.iter_child_nodes(node))
+    return deepest
+
+
+def _not_colour(node: ast.AST) -> bool:
+    """A constant no ARC rule needs: an int beyond the colours 0-9, a string, or a literal container
+    (`h == 3` or `v == 5` are ordinary; `total == 137`, `key == (3, 1, 4)`, `digest == 'a9f3'` are keys)."""
+    v = _int(node)
+    if v is not None:
+        return abs(v) > 9
+    return isinstance(node, ast.List | ast.Tuple | ast.JoinedStr) or (
+        isinstance(node, ast.Constant) and isinstance(node.value, str | bytes))
+
+
+def _keyed_compare(node: ast.AST) -> bool:
+    return isinstance(node, ast.Compare) and any(_not_colour(o) for o in [node.left, *node.comparators])
+
+
+def _fingerprint_key(key: ast.AST) -> bool:
+    """A dict key that names one input rather than a rule: long string, big int, or a long tuple."""
+    if isinstance(key, ast.Constant) and isinstance(key.value, str):  # a digest or str(grid), not a name
+        return len(key.value) >= 6 and any(ch.isdigit() for ch in key.value)
+    if _int(key) is not None:
+        return abs(_int(key)) > 9
+    if isinstance(key, ast.Tuple | ast.List):  # (h, w) or (left, v) are rules; (3, 1, 4, ...) is an input
+        return len(key.elts) >= 3 or any(isinstance(e, ast.Tuple | ast.List) for e in key.elts)
+    return False
+
+
+def _elif_chain(node: ast.If, keyed: bool = False) -> int:
+    """Length of the if/elif chain starting here; with `keyed`, only while every test compares to a key."""
+    n = 0
+    while True:
+        if keyed and not any(_keyed_compare(c) for c in ast.walk(node.test)):
+            break
+        n += 1
+        if not (len(node.orelse) == 1 and isinstance(node.orelse[0], ast.If)):
+            break
+        node = node.orelse[0]
+    return n
+
+
+def code_features(tree: ast.Module, source: str) -> dict[str, float]:
+    ints, strings = [], []
+    max_list = coord = compares = elif_max = key_elif = keyed = prints = 0
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant):
+            if type(node.value) is int:
+                ints.append(node)
+            elif isinstance(node.value, str):
+                strings.append(node.value)
+        elif isinstance(node, ast.List | ast.Tuple | ast.Set):
+            max_list = max(max_list, _literal_ints(node))
+        elif isinstance(node, ast.Assign | ast.AugAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            coord += sum(isinstance(t, ast.Subscript) and _const_index(t) for t in targets)
+        elif isinstance(node, ast.Compare):
+            compares += _keyed_compare(node)
+        elif isinstance(node, ast.If):
+            elif_max = max(elif_max, _elif_chain(node))
+            key_elif = max(key_elif, _elif_chain(node, keyed=True))
+        elif isinstance(node, ast.Dict):
+            keyed += sum(_fingerprint_key(k) for k in node.keys if k is not None)
+        elif isinstance(node, ast.Call):
+            f = node.func
+            name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+            prints += name in FINGERPRINTS
+    # Digits, not characters: messages and colour names are prose; grids, run-lengths and digests
+    # kept in strings are digits.
+    string_digits = sum(ch.isdigit() for s in strings for ch in s)
+    values = [abs(n.value) for n in ints]
+    lines = max(1, sum(1 for line in source.splitlines() if line.strip() and not line.strip().startswith("#")))
+    log = math.log1p
+    return {
+        "n_int": log(len(values)),
+        "n_distinct_int": log(len(set(values))),
+        "max_int": log(min(max(values, default=0), 1e12)),
+        "max_list_ints": log(max_list),
+        "coord_assign": log(coord),
+        "const_compare": log(compares),
+        "max_elif": log(elif_max),
+        "key_elif": log(key_elif),
+        "depth": float(_depth(tree)),
+        "string_digits": log(string_digits),
+        "keyed_dict": log(keyed),
+        "fingerprint_calls": log(prints),
+        "ints_per_line": len(values) / lines,
+    }
+
+
+def literal_stream(tree: ast.Module) -> bytes:
+    """The code's value literals in source order, as bytes (cell colours 0-9; other ints 255).
+
+    Subscript indices are left out (in `g[2][3] = 4` only the 4 is a value); the digits of each
+    string literal follow, so grids kept as "0120" strings are seen too.
+    """
+    in_slice = {id(n) for node in ast.walk(tree) if isinstance(node, ast.Subscript) for n in ast.walk(node.slice)}
+    ints = sorted(
+        (n.lineno, n.col_offset, n.value) for n in ast.walk(tree)
+        if isinstance(n, ast.Constant) and type(n.value) is int and id(n) not in in_slice
+    )
+    seq = bytes(v if 0 <= v <= 9 else 255 for _, _, v in ints)
+    digits = b"".join(
+        bytes(int(ch) for ch in n.value if ch.isdigit() and ch.isascii())
+        for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    )
+    return seq + b"\xfe" + digits
+
+
+def _nontrivial(grid: Grid) -> bool:
+    """Big and varied enough that finding it among the literals is no coincidence."""
+    return len(grid) * len(grid[0]) >= 4 and len({v for row in grid for v in row}) >= 2
+
+
+def in_literals(grid: Grid, stream: bytes) -> bool:
+    rows = bytes(v for row in grid for v in row)
+    cols = bytes(grid[r][c] for c in range(len(grid[0])) for r in range(len(grid)))
+    return rows in stream or cols in stream
+
+
+def behaviour_features(tree: ast.Module, task: Task, test_outputs: Sequence[Grid | None] | None) -> dict[str, float]:
+    """The literal check and what the test predictions give away (train outputs are the task's)."""
+    stream = literal_stream(tree)
+    expected = [p.output for p in task.train if _nontrivial(p.output)]
+    literal_train = sum(in_literals(g, stream) for g in expected) / len(expected) if expected else 0.0
+    # Rows catch grids stored in pieces (blocks, one row per branch); short or plain rows are
+    # left out because general code is full of them ([0, 0, 0], offsets, kernels).
+    rows = {bytes(r) for p in task.train for r in p.output if len(r) >= 3 and len(set(r)) >= 2}
+    literal_rows = sum(r in stream for r in rows) / len(rows) if rows else 0.0
+    tests = [g for g in (test_outputs or ()) if g]
+    literal_test = float(any(_nontrivial(g) and in_literals(g, stream) for g in tests))
+    train_out = [p.output for p in task.train]
+    repeats = [
+        g in train_out and _nontrivial(g) and task.test_inputs[i] not in [p.input for p in task.train]
+        for i, g in enumerate(test_outputs or ()) if g
+    ]
+    identity_never = all(p.input != p.output for p in task.train)
+    echoes = [identity_never and g == task.test_inputs[i] for i, g in enumerate(test_outputs or ()) if g]
+    return {
+        "literal_train": literal_train,
+        "literal_rows": literal_rows,
+        "literal_test": literal_test,
+        "test_is_train_output": sum(repeats) / len(repeats) if repeats else 0.0,
+        "test_is_input": sum(echoes) / len(echoes) if echoes else 0.0,
+    }
+
+
+def features(code: str, task: Task, test_outputs: Sequence[Grid | None] | None = None) -> dict[str, float] | None:
+    """Every feature by name, or None when the code does not parse (it cannot have run either)."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # what compile() itself refuses
+        return None
+    return code_features(tree, code) | behaviour_features(tree, task, test_outputs)
+
+
+@functools.cache
+def load_weights(path: Path = WEIGHTS_PATH) -> dict[str, Any]:
+    model = json.loads(path.read_text())
+    if tuple(model.get("features", ())) != FEATURES:
+        raise ValueError(f"{path}: field 'features' does not match transduction.FEATURES; refit the model")
+    return model
+
+
+def logistic(x: dict[str, float], model: dict[str, Any]) -> float:
+    z = model["intercept"] + sum(
+        w * (x[f] - m) / s for f, w, m, s in zip(model["features"], model["coef"], model["mean"], model["scale"])
+    )
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+def probability_from_outputs(
+    code: str, task: Task, test_outputs: Sequence[Grid | None] | None = None, model: dict[str, Any] | None = None
+) -> float:
+    """As `hardcoded_probability`, from the bare test outputs (what a results row holds)."""
+    x = features(code, task, test_outputs)
+    if x is None:
+        return 0.0
+    return logistic(x, model or load_weights())
+
+
+def hardcoded_probability(code: str, task: Task, result: ExecutionResult | None = None) -> float:
+    """Probability in [0, 1] that `code` hard-codes outputs for `task` rather than computing them.
+
+    Without `result` the behaviour features read as "no evidence" and only the code and the
+    train outputs (the literal check) are used.
+    """
+    if result is None:
+        return probability_from_outputs(code, task)
+    return probability_from_outputs(code, task, result.test_outputs)

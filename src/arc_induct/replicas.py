@@ -47,6 +47,7 @@ class ReplicaConfig:
     cpu_kvcache_gib: int = 1            # VLLM_CPU_KVCACHE_SPACE for CPU servers
     prefix_caching: bool = True
     max_num_seqs: int | None = None
+    enforce_eager: bool = False         # skip torch.compile/CUDA graphs: ~25 s faster start, slower decode
     log_dir: Path = Path("runs/replica-logs")
     python: str = sys.executable        # an interpreter that has vllm (or vllm-cpu) installed
     host: str = "127.0.0.1"
@@ -63,7 +64,8 @@ class ReplicaConfig:
             # Kaggle's 4xL4 (24 GB, sm_89): FP8 weights + FP8 KV cache, one server per GPU.
             "kaggle-4xL4": dict(replicas=4, gpus=4, kv_cache_dtype="fp8_e4m3", gpu_memory_utilization=0.92),
             # A 2-core CPU box with the tiny model: what the tests and the smoke run use.
-            "cpu-smoke": dict(replicas=2, gpus=0, max_model_len=4096, gpu_memory_utilization=0.1),
+            "cpu-smoke": dict(replicas=2, gpus=0, max_model_len=4096, gpu_memory_utilization=0.1,
+                              enforce_eager=True),
         }
         if name not in presets:
             raise ValueError(f"unknown replica preset {name!r}; known: {', '.join(presets)}")
@@ -206,9 +208,16 @@ class Replicas:
         ]
         if cfg.max_num_seqs:
             cmd += ["--max-num-seqs", str(cfg.max_num_seqs)]
+        if cfg.enforce_eager:
+            cmd.append("--enforce-eager")
+        if cfg.gpus == 0:
+            # vllm-cpu 0.32 crashes its engine when a seeded request is prefilled in chunks (it rewinds
+            # the sampler's generator, and the CPU generator has no offset: "CPU Generator does not
+            # use offset"). Whole-prompt prefill avoids that path; every request carries a seed.
+            cmd += ["--no-enable-chunked-prefill", "--max-num-batched-tokens", str(max(cfg.max_model_len, 2048))]
         return cmd + list(cfg.extra_args)
 
-    def _env(self, index: int) -> dict[str, str]:
+    def server_env(self, index: int) -> dict[str, str]:
         # The child inherits this process's environment (PATH, HF_HOME, ...); the config adds to it.
         env = dict(os.environ)
         if self.config.gpus > 0:
@@ -224,7 +233,7 @@ class Replicas:
             logf.flush()
             s.proc = subprocess.Popen(
                 self.command(s.port), stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=self._env(s.index), start_new_session=True,  # its own process group, killed as one
+                env=self.server_env(s.index), start_new_session=True,  # its own process group, killed as one
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         s.started_at = time.monotonic()

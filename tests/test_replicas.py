@@ -62,18 +62,23 @@ def test_a_killed_replica_loses_no_request_and_comes_back(cpu_replicas):
 
     async def go():
         async with Router(eps, "tiny", policy="round_robin", backoff_s=0.2) as r:
-            reqs = [CompletionRequest(f"t{i % 4}", f"a{i}", "0 1 2 3\n" * 100, n=4, max_tokens=96)
+            # Lengths differ so completions spread out in time instead of finishing in one batch.
+            reqs = [CompletionRequest(f"t{i % 4}", f"a{i}", "0 1 2 3\n" * 100, n=2, max_tokens=16 + 8 * i)
                     for i in range(48)]
             pending = [asyncio.ensure_future(r.complete(q)) for q in reqs]
-            while sum(p.done() for p in pending) < 4:   # mid-run: some done, most in flight
-                await asyncio.sleep(0.05)
+            while sum(p.done() for p in pending) < 4 or r.load[0] == 0:  # mid-run, replica 0 busy
+                assert not all(p.done() for p in pending), "workload ended before the kill"
+                await asyncio.sleep(0.02)
             cpu_replicas.kill(0)
             return await asyncio.gather(*pending), r.failures
 
-    done, failures = asyncio.run(go())
-    assert len(done) == 48 and all(len(c.texts) == 4 for c in done)
-    assert failures >= 1  # some requests really were on the killed replica and were re-sent
-    cpu_replicas.wait_healthy(timeout_s=300)
+    try:
+        done, failures = asyncio.run(go())
+        assert len(done) == 48 and all(len(c.texts) == 2 for c in done)
+        assert failures >= 1  # some requests really were on the killed replica and were re-sent
+    finally:
+        time.sleep(3 * cpu_replicas.config.watchdog_interval_s)  # let the watchdog see the death
+        cpu_replicas.wait_healthy(timeout_s=300)  # later tests share these replicas
     assert cpu_replicas.restarts == [1, 0]
     assert http_ok(eps[0] + "/health")
     assert "vllm:num_requests_running" in server_metrics(eps[0])

@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,6 @@ class _Server:
     log_path: Path
     proc: subprocess.Popen | None = None
     restarts: int = 0
-    started_at: float = field(default_factory=time.monotonic)
 
 
 class Replicas:
@@ -236,7 +235,6 @@ class Replicas:
                 env=self.server_env(s.index), start_new_session=True,  # its own process group, killed as one
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
-        s.started_at = time.monotonic()
         log.info("replica %d: pid %d, port %d, log %s", s.index, s.proc.pid, s.port, s.log_path)
 
     def wait_healthy(self, timeout_s: float | None = None) -> None:
@@ -270,7 +268,7 @@ class Replicas:
                         continue
                     log.warning("replica %d died (status %s); restarting on port %d; log %s",
                                 s.index, s.proc.returncode, s.port, s.log_path)
-                    _kill_group(s.proc)  # its engine subprocesses may have outlived it
+                    _kill_groups([s.proc])  # its engine subprocesses may have outlived it
                     s.restarts += 1
                     self._launch(s)
 
@@ -278,9 +276,7 @@ class Replicas:
         """Kill every server's process group: SIGTERM, then SIGKILL after a grace period. Idempotent."""
         self._stopping.set()
         with self._lock:
-            for s in self._servers:
-                if s.proc is not None:
-                    _kill_group(s.proc)
+            _kill_groups([s.proc for s in self._servers if s.proc is not None])
         if self._watchdog is not None and self._watchdog is not threading.current_thread():
             self._watchdog.join(timeout=5)
         atexit.unregister(self.stop)
@@ -292,17 +288,20 @@ class Replicas:
             os.killpg(proc.pid, sig)
 
 
-def _kill_group(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
-    """SIGTERM the group (vLLM shuts its engine down), then SIGKILL whatever is left of it."""
+def _kill_groups(procs: list[subprocess.Popen], grace_s: float = 10.0) -> None:
+    """SIGTERM every group at once (vLLM shuts its engine down), then SIGKILL what is left."""
     for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return  # no process of the group is left
-        try:
-            proc.wait(timeout=wait)
-        except subprocess.TimeoutExpired:
-            pass
+        for p in procs:
+            try:
+                os.killpg(p.pid, sig)
+            except ProcessLookupError:
+                pass  # no process of that group is left
+        deadline = time.monotonic() + wait
+        for p in procs:
+            try:
+                p.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
 
 
 def _install_signal_handlers() -> None:

@@ -3,8 +3,8 @@
 Covered: `Router.complete(CompletionRequest) -> Completion` against `/v1/completions` on any list
 of base URLs (local replicas or vLLM servers on other hosts); routing policies as small named
 objects (`affinity`, `round_robin`, `least_loaded`); retries with exponential backoff on connection
-errors, timeouts and 5xx, each retry preferring another replica (so requests in flight on a replica
-that dies are re-sent elsewhere); a per-request timeout; a distinct seed per request derived from
+errors, timeouts, 5xx, 408 and 429, each retry preferring another replica (so requests in flight on
+a replica that dies are re-sent elsewhere); a per-request timeout; a distinct seed per request derived from
 (task_id, attempt_id); appending every Completion to a JSONL file; `ReplayBackend`, which serves
 such a file so later stages re-run without a GPU.
 
@@ -232,7 +232,7 @@ class Router:
             if status == 200:
                 self.strikes[i] = 0
                 return self._finish(req, i, data, time.monotonic() - t0)
-            if 400 <= status < 500:  # our request is wrong (too long, bad field): retrying cannot help
+            if 400 <= status < 500 and status not in (408, 429):  # our request is wrong: retrying cannot help
                 raise RouterError(f"task {req.task_id} attempt {req.attempt_id}: {self.endpoints[i]} "
                                   f"answered {status}: {str(data)[:500]}")
             if status:

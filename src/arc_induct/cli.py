@@ -85,15 +85,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     where = f"{config.gpus} GPU(s)" if config.gpus else "the CPU"
     print(f"starting {config.replicas} vLLM replica(s) of {config.model} on {where}; logs in {config.log_dir}",
           file=sys.stderr)
-    with Replicas(config) as replicas:
-        for url in replicas.endpoints:
-            print(url, flush=True)
-        print(f"model name for requests: {config.served_model_name}. Ctrl-C stops all.", file=sys.stderr)
-        try:
+    try:  # Ctrl-C, during startup too, is the normal way to stop: Replicas kills every server on exit
+        with Replicas(config) as replicas:
+            for url in replicas.endpoints:
+                print(url, flush=True)
+            print(f"model name for requests: {config.served_model_name}. Ctrl-C stops all.", file=sys.stderr)
             while True:
                 time.sleep(3600)
-        except KeyboardInterrupt:
-            print("stopping replicas", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("replicas stopped", file=sys.stderr)
     return 0
 
 

@@ -35,3 +35,20 @@ def test_bad_input_is_one_line_error(tmp_path):
 def test_help_lists_verbs():
     r = subprocess.run([sys.executable, "-m", "arc_induct", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "score" in r.stdout and "validate" in r.stdout
+
+
+# ---- sampling verbs -------------------------------------------------------------------------
+
+def test_quantize_without_its_venv_is_one_line_error_naming_the_fix(tmp_path, tiny_model):
+    r = subprocess.run([sys.executable, "-m", "arc_induct", "quantize", str(tiny_model), "--out",
+                        str(tmp_path / "q"), "--python", str(tmp_path / "no-venv/bin/python")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert "no-venv/bin/python does not exist" in r.stderr and "bash scripts/setup.sh" in r.stderr
+
+
+def test_make_tiny_model_writes_a_servable_folder(tmp_path, capsys):
+    assert main(["make-tiny-model", str(tmp_path / "m")]) == 0
+    assert {"config.json", "model.safetensors", "tokenizer.json", "chat_template.jinja"} <= {
+        p.name for p in (tmp_path / "m").iterdir()}
+    assert capsys.readouterr().out.startswith(f"wrote {tmp_path / 'm'}")

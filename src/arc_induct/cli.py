@@ -16,6 +16,8 @@ import orjson
 
 from arc_induct.config import PRESETS, ConfigError
 from arc_induct.execution import Limits, LimitsError, ProgramFileError, execute_file
+from arc_induct.quantize import QuantizeError, folder_mb, quantization_summary, quantize
+from arc_induct.replicas import ReplicaConfig, ReplicaError, Replicas, detect_gpus
 from arc_induct.scoring import ScoringError, score_submission
 from arc_induct.store import StoreError
 from arc_induct.submission import SubmissionError, read_submission, submission_faults
@@ -30,7 +32,7 @@ DATASET_HELP = (
 # Input errors a user can fix; reported as one line, never a traceback.
 USER_ERRORS: tuple[type[Exception], ...] = (
     TaskFileError, SubmissionError, ScoringError, ProgramFileError, LimitsError, ConfigError, StoreError,
-    VoteError)
+    VoteError, ReplicaError, QuantizeError)
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
@@ -126,6 +128,57 @@ def cmd_execute(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import time
+
+    # A preset fixes gpus/replicas unless flags say otherwise; without one, one server per GPU found.
+    gpus = args.gpus if args.gpus is not None or args.preset else detect_gpus()
+    replicas = args.replicas if args.replicas or args.preset else (gpus or 1)
+    overrides = {k: v for k, v in dict(
+        gpus=gpus, replicas=replicas, kv_cache_dtype=args.kv_cache_dtype,
+        max_model_len=args.max_model_len, gpu_memory_utilization=args.memory_share,
+        prefix_caching=not args.no_prefix_caching, served_model_name=args.served_model_name,
+        log_dir=Path(args.log_dir), max_num_seqs=args.max_num_seqs).items() if v is not None}
+    config = (ReplicaConfig.preset(args.preset, args.model, **overrides) if args.preset
+              else ReplicaConfig(model=Path(args.model), **overrides))
+    where = f"{config.gpus} GPU(s)" if config.gpus else "the CPU"
+    print(f"starting {config.replicas} vLLM replica(s) of {config.model} on {where}; logs in {config.log_dir}",
+          file=sys.stderr)
+    try:  # Ctrl-C, during startup too, is the normal way to stop: Replicas kills every server on exit
+        with Replicas(config) as replicas:
+            for url in replicas.endpoints:
+                print(url, flush=True)
+            print(f"model name for requests: {config.served_model_name}. Ctrl-C stops all.", file=sys.stderr)
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        print("replicas stopped", file=sys.stderr)
+    return 0
+
+
+def default_quantize_python() -> Path:
+    """`.venv-quantize/bin/python` in the current folder, else beside this checkout's src/."""
+    here = Path(".venv-quantize/bin/python")
+    return here if here.exists() else Path(__file__).resolve().parents[2] / ".venv-quantize/bin/python"
+
+
+def cmd_quantize(args: argparse.Namespace) -> int:
+    python = Path(args.python) if args.python else default_quantize_python()
+    out = quantize(Path(args.model_dir), Path(args.out), args.scheme, python=python)
+    q = quantization_summary(out)
+    print(f"wrote {out}: {args.scheme} {q.get('quant_method')} ({q.get('format')}, weights "
+          f"{','.join(q.get('weight_types', []))}, unquantized {q.get('ignore')}), {folder_mb(out):.1f} MB")
+    return 0
+
+
+def cmd_make_tiny_model(args: argparse.Namespace) -> int:
+    from arc_induct.tiny_model import make_tiny_model
+
+    out = make_tiny_model(Path(args.out), seed=args.seed)
+    print(f"wrote {out}: random tiny Qwen3 + BPE tokenizer (seed {args.seed}), {folder_mb(out):.1f} MB")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="arc-induct",
@@ -208,6 +261,39 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--memory-mb", type=int, default=Limits.memory_mb, metavar="M",
                    help="address-space cap per program, interpreter included (default %(default)s)")
     s.set_defaults(func=cmd_execute)
+
+    s = sub.add_parser(
+        "serve", help="start vLLM replicas (one per GPU, or N on the CPU) and print their URLs",
+        description="Start independent vLLM OpenAI-compatible servers on free ports, restart any that "
+                    "dies, and stop them all (process groups) on Ctrl-C. Each logs to LOG_DIR/replica-I.log.")
+    s.add_argument("--model", required=True, help="a Hugging Face model folder (e.g. from `quantize`)")
+    s.add_argument("--replicas", type=int, help="number of servers (default: one per GPU, or 1 on the CPU)")
+    s.add_argument("--gpus", type=int, help="GPUs to use, 0 for the CPU (default: those nvidia-smi lists)")
+    s.add_argument("--preset", choices=["kaggle-4xL4", "cpu-smoke"], help="machine preset; flags override it")
+    s.add_argument("--kv-cache-dtype", help="auto | fp8 | fp8_e4m3 (FP8 doubles KV capacity)")
+    s.add_argument("--max-model-len", type=int, help="longest prompt + completion, in tokens")
+    s.add_argument("--memory-share", type=float, help="--gpu-memory-utilization per server")
+    s.add_argument("--max-num-seqs", type=int, help="sequences a server batches at once")
+    s.add_argument("--no-prefix-caching", action="store_true", help="disable vLLM's prefix cache")
+    s.add_argument("--served-model-name", help="the name requests use (default: model)")
+    s.add_argument("--log-dir", default="runs/replica-logs", help="one log file per server (default: %(default)s)")
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser(
+        "quantize", help="FP8-quantize a model with llmcompressor (runs in .venv-quantize)",
+        description="Write an FP8_DYNAMIC compressed-tensors checkpoint (lm_head kept unquantized) with "
+                    "the tokenizer and chat template; serve it with --kv-cache-dtype fp8_e4m3 (GPU) or fp8 "
+                    "(CPU). llmcompressor lives in its own venv because its pins differ from vLLM's.")
+    s.add_argument("model_dir")
+    s.add_argument("--out", required=True, help="folder to write the quantized model into")
+    s.add_argument("--scheme", default="FP8_DYNAMIC", help="llmcompressor scheme (default: %(default)s)")
+    s.add_argument("--python", help="interpreter with llmcompressor (default: .venv-quantize/bin/python)")
+    s.set_defaults(func=cmd_quantize)
+
+    s = sub.add_parser("make-tiny-model", help="write a random tiny Qwen3 model for tests and smoke runs")
+    s.add_argument("out")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_make_tiny_model)
     return p
 
 

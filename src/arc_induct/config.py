@@ -35,9 +35,11 @@ class RunConfig:
     replicas: int = 2
     gpus: int = 0  # 0 = CPU replicas
     max_model_len: int = 4096
-    kv_cache_dtype: str = "auto"
-    gpu_memory_utilization: float = 0.9
-    cpu_kvcache_gb: int = 1
+    kv_cache_dtype: str = "auto"  # "fp8_e4m3" on L4s
+    gpu_memory_utilization: float = 0.9  # per server; CPU servers size their cache by cpu_kvcache_gib
+    cpu_kvcache_gib: int = 1
+    prefix_caching: bool = True
+    enforce_eager: bool = False  # skip torch.compile / CUDA graphs: faster start, slower decode
     policy: str = "affinity"
     request_timeout_s: float = 600.0
 
@@ -64,7 +66,8 @@ class RunConfig:
 
     # --- execution
     exec_workers: int | None = None  # None = the machine's cores
-    exec_timeout_s: float = 2.0
+    exec_timeout_s: float = 1.0  # per grid; a program gets this times its grid count
+    exec_max_timeout_s: float = 10.0
     exec_memory_mb: int = 1024
 
     # --- notes carried into the report
@@ -87,6 +90,8 @@ PRESETS: dict[str, RunConfig] = {
         max_tasks=4,
         out=Path("runs/cpu-smoke"),
         replicas=2,
+        gpu_memory_utilization=0.1,
+        enforce_eager=True,
         budget_s=150.0,
         max_tokens=256,
         max_samples_per_task=8,
@@ -101,7 +106,7 @@ PRESETS: dict[str, RunConfig] = {
         replicas=4,
         gpus=4,
         max_model_len=16384,
-        kv_cache_dtype="fp8",
+        kv_cache_dtype="fp8_e4m3",
         gpu_memory_utilization=0.92,
         samples_per_request=8,
         max_tokens=2048,
@@ -111,7 +116,6 @@ PRESETS: dict[str, RunConfig] = {
         max_samples_per_task=1024,
         early_stop_k=6,
         give_up_after=256,
-        exec_timeout_s=2.0,
         checkpoint_every_s=300.0,
     ),
 }

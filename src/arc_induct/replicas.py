@@ -27,12 +27,17 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 log = logging.getLogger(__name__)
 
 
 class ReplicaError(RuntimeError):
     """A server did not come up; the message names its log file and quotes the log's tail."""
+
+
+if TYPE_CHECKING:
+    from arc_induct.config import RunConfig
 
 
 @dataclass(frozen=True)
@@ -59,17 +64,21 @@ class ReplicaConfig:
 
     @classmethod
     def preset(cls, name: str, model: Path, **overrides) -> "ReplicaConfig":
-        """Named machine presets; keyword overrides win."""
-        presets = {
-            # Kaggle's 4xL4 (24 GB, sm_89): FP8 weights + FP8 KV cache, one server per GPU.
-            "kaggle-4xL4": dict(replicas=4, gpus=4, kv_cache_dtype="fp8_e4m3", gpu_memory_utilization=0.92),
-            # A 2-core CPU box with the tiny model: what the tests and the smoke run use.
-            "cpu-smoke": dict(replicas=2, gpus=0, max_model_len=4096, gpu_memory_utilization=0.1,
-                              enforce_eager=True),
-        }
-        if name not in presets:
-            raise ValueError(f"unknown replica preset {name!r}; known: {', '.join(presets)}")
-        return cls(model=Path(model), **{**presets[name], **overrides})
+        """The replica part of a named run preset (`config.PRESETS`); keyword overrides win."""
+        from arc_induct.config import RunConfig
+
+        return cls.from_run(RunConfig.preset(name), model, **overrides)
+
+    @classmethod
+    def from_run(cls, cfg: "RunConfig", model: Path, **overrides) -> "ReplicaConfig":
+        """The replica settings of a run configuration (its presets are the only named presets)."""
+        settings = dict(
+            model=Path(model), replicas=cfg.replicas, gpus=cfg.gpus, served_model_name=cfg.served_model_name,
+            max_model_len=cfg.max_model_len, kv_cache_dtype=cfg.kv_cache_dtype,
+            gpu_memory_utilization=cfg.gpu_memory_utilization, cpu_kvcache_gib=cfg.cpu_kvcache_gib,
+            prefix_caching=cfg.prefix_caching, enforce_eager=cfg.enforce_eager, log_dir=cfg.out / "logs",
+        )
+        return cls(**(settings | overrides))
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:

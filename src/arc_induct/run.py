@@ -33,12 +33,10 @@ from arc_induct.store import AttemptStore
 from arc_induct.submission import build_submission, write_submission
 from arc_induct.tasks import Task, load_tasks
 from arc_induct.transduction import hardcoded_probability
-from arc_induct.voting import vote_rows
+from arc_induct.voting import Ballot
 
 log = logging.getLogger("arc_induct.run")
 
-# Fields kept in memory per attempt for checkpoint voting: enough to vote, small enough for 12 h.
-VOTE_FIELDS = ("task_id", "attempt_id", "status", "test_outputs", "test_errors", "train_correct", "hardcoded_probability")
 
 
 @dataclass
@@ -54,7 +52,7 @@ class Context:
     store: AttemptStore
     scheduler: Scheduler
     first_prompts: dict[str, str]
-    vote_rows: list[dict[str, Any]]
+    ballots: dict[str, Ballot]  # running votes: memory grows with distinct answers, not attempts
     started: float
     stop_at: float
     checkpoint_seconds: float = 0.0
@@ -75,16 +73,19 @@ def run_job(cfg: RunConfig) -> Report:
         lengths = {tid: prompt_length(text, tokenizer) for tid, text in first.items()}
         chosen = sorted(all_tasks, key=lambda t: (lengths[t.id], t.id))[: cfg.max_tasks]
         scheduler = Scheduler([(t, lengths[t.id]) for t in chosen], SchedulerSettings.from_config(cfg))
-        kept: list[dict[str, Any]] = []
+        ballots = {t.id: Ballot(t) for t in chosen}
+        stored = 0
         for row in store.rows():
-            scheduler.record(row)
-            kept.append({k: row.get(k) for k in VOTE_FIELDS})
+            if row["task_id"] in ballots:  # rows of tasks outside this run (a lower --tasks) stay stored
+                scheduler.record(row)
+                ballots[row["task_id"]].add(row)
+                stored += 1
         pool = stack.enter_context(ExecutionPool(cfg.exec_workers, execution_limits(cfg)))
         ctx = Context(
             cfg, {t.id: t for t in chosen}, all_tasks, backend, tokenizer, pool, store, scheduler,
-            first, kept, started, stop_at=sampling_deadline(started, cfg.budget_s, cfg.reserve_min_s, 0.0),
+            first, ballots, started, stop_at=sampling_deadline(started, cfg.budget_s, cfg.reserve_min_s, 0.0),
         )
-        log.info("run: %d tasks, %d stored attempts, budget %.0f s", len(chosen), len(kept), cfg.budget_s)
+        log.info("run: %d tasks, %d stored attempts, budget %.0f s", len(chosen), stored, cfg.budget_s)
         sampling_started = time.monotonic()
         asyncio.run(sample_until_done(ctx))
         sampling_seconds = time.monotonic() - sampling_started
@@ -95,7 +96,7 @@ def run_job(cfg: RunConfig) -> Report:
 
 
 def execution_limits(cfg: RunConfig) -> Limits:
-    return Limits(timeout_s=cfg.exec_timeout_s, memory_mb=cfg.exec_memory_mb)
+    return Limits(timeout_s=cfg.exec_timeout_s, max_timeout_s=cfg.exec_max_timeout_s, memory_mb=cfg.exec_memory_mb)
 
 
 def open_backend(cfg: RunConfig, stack: contextlib.ExitStack) -> tuple[Any, Any]:
@@ -120,7 +121,7 @@ def open_backend(cfg: RunConfig, stack: contextlib.ExitStack) -> tuple[Any, Any]
             from arc_induct.tiny_model import make_tiny_model
 
             model = make_tiny_model(cfg.out / "tiny-model", seed=cfg.seed)
-        replicas = stack.enter_context(Replicas(replica_config(cfg, model)))
+        replicas = stack.enter_context(Replicas(ReplicaConfig.from_run(cfg, model)))
         endpoints = list(replicas.endpoints)
     else:
         raise ConfigError(f"unknown backend {cfg.backend!r}: choose vllm, openai or replay")
@@ -128,22 +129,6 @@ def open_backend(cfg: RunConfig, stack: contextlib.ExitStack) -> tuple[Any, Any]
     router = Router(endpoints, model=cfg.served_model_name, policy=cfg.policy, timeout_s=cfg.request_timeout_s,
                     base_seed=cfg.seed, record=cfg.out / "completions.jsonl")
     return router, load_tokenizer(model)
-
-
-def replica_config(cfg: RunConfig, model: Path):
-    from arc_induct.replicas import ReplicaConfig
-
-    return ReplicaConfig(
-        model=Path(model),
-        replicas=cfg.replicas,
-        gpus=cfg.gpus,
-        served_model_name=cfg.served_model_name,
-        max_model_len=cfg.max_model_len,
-        kv_cache_dtype=cfg.kv_cache_dtype,
-        gpu_memory_utilization=cfg.gpu_memory_utilization,
-        cpu_kvcache_gb=cfg.cpu_kvcache_gb,
-        log_dir=cfg.out / "logs",
-    )
 
 
 def load_tokenizer(model: Path | None) -> Any:
@@ -243,7 +228,7 @@ async def attempt(ctx: Context, item: WorkItem) -> list[dict[str, Any]]:
             row |= result.to_row()
             row["hardcoded_probability"] = hardcoded_probability(extraction.code, task, result)
         ctx.store.append(row)
-        ctx.vote_rows.append({k: row.get(k) for k in VOTE_FIELDS})
+        ctx.ballots[task.id].add(row)
         rows.append(row)
     return rows
 
@@ -251,7 +236,7 @@ async def attempt(ctx: Context, item: WorkItem) -> list[dict[str, Any]]:
 def checkpoint(ctx: Context) -> None:
     """Vote over every attempt so far and rewrite the submission atomically; time it."""
     t0 = time.monotonic()
-    answers = vote_rows(ctx.vote_rows, list(ctx.tasks.values()))
+    answers = {tid: g for tid, b in ctx.ballots.items() if (g := b.guesses())}
     write_submission(ctx.cfg.submission_path, build_submission(ctx.all_tasks, answers))
     ctx.checkpoint_seconds = max(ctx.checkpoint_seconds, time.monotonic() - t0)
     ctx.checkpoints += 1

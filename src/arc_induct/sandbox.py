@@ -297,7 +297,8 @@ def _numpy_int(v) -> bool:
 
 
 def _describe(e: BaseException) -> str:
-    lines = [f.lineno for f in traceback.extract_tb(e.__traceback__) if f.filename == "<program>"]
+    # walk_tb, not extract_tb: that would read the source of every library frame from disk
+    lines = [n for f, n in traceback.walk_tb(e.__traceback__) if f.f_code.co_filename == "<program>"]
     where = f" (line {lines[-1]})" if lines else ""
     try:
         text = f"{type(e).__name__}: {e}"

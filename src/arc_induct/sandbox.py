@@ -281,7 +281,11 @@ def normalise(value) -> tuple[list | None, str | None]:
         # numpy integer scalars become lists and ints, then the one grid check runs again.
         value = [_row(r) for r in value]
         fault = grid_fault(value)
-    return (None, fault) if fault else (value, None)
+    if fault:
+        return None, fault
+    if type(value) is not list or any(type(r) is not list for r in value):  # list subclasses
+        value = [list(r) for r in value]
+    return value, None
 
 
 def _row(row):

@@ -171,6 +171,8 @@ def test_writes_outside_the_scratch_folder_are_refused(pool, task, tmp_path):
 
 
 def test_socket_connect_reaches_nothing(pool, task):
+    if not pool.confinement["seccomp"]:
+        pytest.skip("no seccomp filter on this machine; sockets are not refused (see module docstring)")
     server = socket.create_server(("127.0.0.1", 0))
     server.settimeout(0.2)
     port = server.getsockname()[1]

@@ -71,6 +71,14 @@ def test_normalise_accepts_tuples_and_numpy_scalars():
     assert why is None and grid == [[1, 2], [3, 4]] and type(grid[1][0]) is int
 
 
+def test_list_subclass_output_becomes_plain_lists():
+    class Grid(list):
+        pass
+
+    grid, why = normalise(Grid([Grid([1, 2])]))
+    assert why is None and type(grid) is list and type(grid[0]) is list
+
+
 def test_huge_output_is_refused_without_converting_it(pool, task):
     r = pool.run("import numpy as np\ndef transform(grid):\n    return np.zeros((20000, 20000), dtype=np.uint8)\n", task)
     assert r.status == "invalid_output" and "(20000, 20000)" in r.train_errors[0]
@@ -163,6 +171,8 @@ def test_writes_outside_the_scratch_folder_are_refused(pool, task, tmp_path):
 
 
 def test_socket_connect_reaches_nothing(pool, task):
+    if not pool.confinement["seccomp"]:
+        pytest.skip("no seccomp filter on this machine; sockets are not refused (see module docstring)")
     server = socket.create_server(("127.0.0.1", 0))
     server.settimeout(0.2)
     port = server.getsockname()[1]

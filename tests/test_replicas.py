@@ -91,7 +91,11 @@ def _descendants(pid: int) -> list[int]:
 
 
 @pytest.mark.vllm
-def test_ctrl_c_on_serve_leaves_no_server_process(tiny_model, tmp_path):
+@pytest.mark.parametrize("sig, status", [(signal.SIGINT, 0), (signal.SIGTERM, 128 + signal.SIGTERM),
+                                         (signal.SIGKILL, -signal.SIGKILL)])
+def test_stopping_serve_leaves_no_server_process(tiny_model, tmp_path, sig, status):
+    """Ctrl-C and SIGTERM unwind through Replicas.stop; SIGKILL can't be caught, so the servers'
+    parent-death signal must take them down."""
     import psutil
 
     cli = subprocess.Popen(
@@ -103,8 +107,8 @@ def test_ctrl_c_on_serve_leaves_no_server_process(tiny_model, tmp_path):
         assert endpoint.startswith("http://127.0.0.1:"), cli.stderr.read()
         servers = _descendants(cli.pid)
         assert servers and http_ok(endpoint + "/health")
-        cli.send_signal(signal.SIGINT)
-        assert cli.wait(timeout=60) == 0
+        cli.send_signal(sig)
+        assert cli.wait(timeout=60) == status
         deadline = time.monotonic() + 30
         while any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in servers):
             assert time.monotonic() < deadline, f"orphans left: {servers}"

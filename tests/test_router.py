@@ -232,6 +232,16 @@ def test_a_too_long_prompt_is_refused_at_once_with_the_task_named(cpu_replicas):
 
 
 @pytest.mark.vllm
+def test_a_request_over_its_timeout_is_retried_then_reported(cpu_replicas):
+    async def go():
+        async with Router(cpu_replicas.endpoints, "tiny", timeout_s=0.05, retries=1, backoff_s=0.01) as r:
+            await r.complete(CompletionRequest("slow", "a1", "0 1 2 3\n" * 100, max_tokens=2000))
+
+    with pytest.raises(RouterError, match=r"task slow attempt a1: failed 2 times; last error: .*Timeout"):
+        asyncio.run(go())
+
+
+@pytest.mark.vllm
 def test_a_dead_url_in_the_list_is_routed_around(cpu_replicas):
     dead = f"http://127.0.0.1:{free_ports(1)[0]}"
     done, _ = asyncio.run(_run([dead, *cpu_replicas.endpoints], "round_robin", tasks=3, per_task=2))

@@ -137,13 +137,14 @@ def log_tail(path: Path, lines: int = 25) -> str:
 
 
 def _die_with_parent() -> None:
-    """Runs in the child before exec: SIGKILL it when the thread that started it exits.
+    """Runs in the child before exec: SIGTERM it when the thread that started it exits.
 
-    Linux only; covers the one exit no handler can catch (the parent being SIGKILLed). The signal
-    follows the launching *thread*, so servers are launched from the caller's thread or the
-    watchdog, both of which live until stop()."""
+    Linux only; covers the one exit no handler can catch (the parent being SIGKILLed). SIGTERM, not
+    SIGKILL: a SIGKILLed API server leaves its EngineCore process orphaned, while SIGTERM makes it
+    shut the engine down. The signal follows the launching *thread*, so servers are launched from
+    the caller's thread or the watchdog, both of which live until stop()."""
     try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
     except OSError:
         pass
 

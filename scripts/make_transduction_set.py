@@ -13,7 +13,8 @@ All programs are for real ARC tasks:
   on shape/hash/counts, run-length strings, blocks, per-cell assignments, encoded integers,
   shifted digits that defeat the literal check, diff patches over the input, a general rule
   with the examples it gets wrong pasted in, ...), each with a
-  fallback for unseen inputs. Every hard-coded program is checked to reproduce all train outputs.
+  fallback for unseen inputs, checked to reproduce all train outputs; and `constant_answer`:
+  the test answer itself pasted in and returned for every input (transduction written as code).
 
 These are our own programs, so they are run in-process here to check them (the tests run them
 through `execution.ExecutionPool`). Deterministic: rerunning writes the same file.
@@ -521,6 +522,15 @@ def main() -> None:
     for i, task in enumerate(rest[40:80]):
         name, code = list(LITERAL_GENERAL.items())[i % len(LITERAL_GENERAL)]
         rows.append(dict(task_id=task.id, dataset=DATASET, code=code, label=0, kind=f"literal:{name}"))
+    # 4. the answer itself pasted in: one literal grid returned for every input (transduction
+    #    written as code); wrong on train, so not checked with `solves`
+    for i, task in enumerate(rest[80:96]):
+        answer = task.test_outputs[0]
+        code = [f"def transform(grid):\n    return {answer}\n",
+                NP + f"def transform(grid):\n    out = np.array({answer})\n    return out.tolist()\n",
+                f"ANSWER = {[''.join(map(str, r)) for r in answer]}\n\n"
+                "def transform(grid):\n    return [[int(ch) for ch in row] for row in ANSWER]\n"][i % 3]
+        rows.append(dict(task_id=task.id, dataset=DATASET, code=code, label=1, kind="hardcoded:constant_answer"))
     for r in rows:  # by task, so no task's programs are on both sides
         r["split"] = "held_out" if int(hashlib.sha1(r["task_id"].encode()).hexdigest()[:8], 16) % 10 < 3 else "fit"
     OUT.parent.mkdir(parents=True, exist_ok=True)

@@ -57,14 +57,16 @@ def test_labelled_set_is_large_varied_and_on_real_tasks(labelled, training):
     assert len(rows) >= 150
     hard = {r["kind"] for r in rows if r["label"] == 1}
     assert len(hard) >= 12  # many disguises, not one pattern
+    assert len(hard_rows_all := [r for r in rows if r["label"] == 1]) >= 100 and len(rows) - len(hard_rows_all) >= 100
     assert {r["kind"].split(":")[0] for r in rows if r["label"] == 0} >= {"solves", "wrong", "literal"}
     for r in rows:
         if r["dataset"] == "arc-agi-1/training":
             assert r["task_id"] in training
-    # every hard-coded program really reproduces its train outputs (else its label is moot)
+    # every hard-coded program reproduces its train outputs (else its label is moot), except those
+    # that paste the test answer and return it for any input
     fit = labelled[0]
     with _execution().ExecutionPool() as pool:
-        hard_rows = [r for r in rows if r["label"] == 1]
+        hard_rows = [r for r in rows if r["label"] == 1 and r["kind"] != "hardcoded:constant_answer"]
         results = list(pool.imap((r["code"], fit.task_of(r)) for r in hard_rows))
     assert all(all(res.train_correct) for res in results)
 
@@ -173,3 +175,9 @@ def test_pathologically_deep_code_is_not_an_error(training):
 ])
 def test_ordinary_general_idioms_are_not_flagged(training, name, code):
     assert probability_from_outputs(code, training["3c9b0459"]) < 0.5, name
+
+
+def test_pasted_test_answer_returned_for_every_input_is_flagged(training):
+    task = training["3c9b0459"]
+    code = f"def transform(grid):\n    return {task.test_outputs[0]}\n"
+    assert hardcoded_probability(code, task, _run(code, task)) >= 0.75

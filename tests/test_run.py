@@ -134,13 +134,13 @@ def test_end_to_end_on_real_tasks_with_cpu_vllm(tmp_path, cpu_replicas, tiny_mod
 
 @pytest.mark.vllm
 def test_short_budget_is_honoured_and_the_submission_written_inside_it(tmp_path, cpu_replicas, tiny_model):
-    cfg = live_config(tmp_path, cpu_replicas, tiny_model, budget_s=8, max_tasks=6, extend_budget=True,
+    cfg = live_config(tmp_path, cpu_replicas, tiny_model, budget_s=8, max_tasks=4, max_samples_per_task=400,
                       max_tokens=200, reserve_min_s=2)
     t0 = time.time()
     report = run_job(cfg)
     assert report.total_seconds <= cfg.budget_s
     assert cfg.submission_path.stat().st_mtime <= t0 + cfg.budget_s
-    assert report.task_outcomes.get("open", 0) > 0  # the budget, not the work, ended it
+    assert report.task_outcomes == {"open": 4}  # the budget, not the work, ended it
 
 
 @pytest.mark.vllm
@@ -168,3 +168,14 @@ def test_sigkill_then_resume_loses_no_completed_attempt(tmp_path, cpu_replicas, 
     assert len(ids) > complete.count(b"\n") and len(ids) == len(set(ids))  # resumed, with fresh ids
     all_tasks = load_tasks("arc-agi-2/evaluation")
     assert submission_faults(read_submission(out / "submission.json"), all_tasks) == []
+
+
+@pytest.mark.vllm
+def test_prompts_longer_than_the_model_takes_are_skipped_not_sent(tmp_path, cpu_replicas, tiny_model):
+    # The tiny tokenizer spends ~1 token per character, so the longest ARC-AGI-2 prompts exceed 4096.
+    cfg = live_config(tmp_path, cpu_replicas, tiny_model, max_tasks=None, max_model_len=4096, budget_s=20,
+                      max_samples_per_task=2)
+    report = run_job(cfg)
+    assert 0 < report.task_outcomes["too_long"] < 120
+    rows = list(read_rows(cfg.out / "attempts.jsonl"))
+    assert rows and report.task_outcomes.get("open", 0) + report.task_outcomes.get("budget", 0) > 0

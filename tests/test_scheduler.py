@@ -114,3 +114,14 @@ def test_seeds_differ_per_request_and_repeat_across_instances():
 def test_deadline_reserve_grows_with_measured_checkpoint_time():
     assert sampling_deadline(0.0, 100.0, 5.0, 0.0) == 95.0
     assert sampling_deadline(0.0, 100.0, 5.0, 10.0) == 70.0
+
+
+def test_skipped_task_is_never_issued_nor_reopened():
+    s = Scheduler([(task("a"), 1), (task("huge"), 10**6)], settings(max_samples_per_task=2))
+    s.skip("huge", "too_long")
+    it = s.next_item()
+    s.finish(it, [row(it, 0, [False, False]), row(it, 1, [False, False])])
+    assert s.next_item() is None
+    assert s.extend_budget()
+    assert s.next_item().task_id == "a"
+    assert s.states["huge"].done == "too_long"

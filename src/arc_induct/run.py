@@ -11,10 +11,12 @@ Not covered: what a stage does inside (see prompts, router, execution, transduct
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import hashlib
 import logging
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +75,12 @@ def run_job(cfg: RunConfig) -> Report:
         lengths = {tid: prompt_length(text, tokenizer) for tid, text in first.items()}
         chosen = sorted(all_tasks, key=lambda t: (lengths[t.id], t.id))[: cfg.max_tasks]
         scheduler = Scheduler([(t, lengths[t.id]) for t in chosen], SchedulerSettings.from_config(cfg))
+        if tokenizer is not None:  # lengths are tokens: a prompt the server cannot take is never sent
+            for t in chosen:
+                if lengths[t.id] + cfg.max_tokens > cfg.max_model_len:
+                    scheduler.skip(t.id, "too_long")
+                    log.warning("task %s: prompt of %d tokens + %d to generate exceeds max_model_len %d; skipped",
+                                t.id, lengths[t.id], cfg.max_tokens, cfg.max_model_len)
         ballots = {t.id: Ballot(t) for t in chosen}
         stored = 0
         for row in store.rows():
@@ -87,12 +95,22 @@ def run_job(cfg: RunConfig) -> Report:
         )
         log.info("run: %d tasks, %d stored attempts, budget %.0f s", len(chosen), stored, cfg.budget_s)
         sampling_started = time.monotonic()
-        asyncio.run(sample_until_done(ctx))
+        run_coroutine(sample_until_done(ctx))
         sampling_seconds = time.monotonic() - sampling_started
         checkpoint(ctx)
     report = build_report(cfg, chosen, all_tasks, store.path, ctx, sampling_seconds, time.monotonic() - started)
     report.write(cfg.out)
     return report
+
+
+def run_coroutine(coro: Any) -> Any:
+    """asyncio.run, also from inside a running loop (Jupyter): then in a thread with its own loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        return ex.submit(asyncio.run, coro).result()
 
 
 def execution_limits(cfg: RunConfig) -> Limits:
@@ -143,7 +161,10 @@ async def sample_until_done(ctx: Context) -> None:
     cfg, sched = ctx.cfg, ctx.scheduler
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # SIGTERM/SIGINT end sampling early; the final vote and write still happen. Only the main
+    # thread can own signal handlers (in Jupyter this loop runs in a worker thread).
+    signals = (signal.SIGINT, signal.SIGTERM) if threading.current_thread() is threading.main_thread() else ()
+    for sig in signals:
         loop.add_signal_handler(sig, stop.set)
     slots = max(1, cfg.in_flight_per_replica * max(1, len(getattr(ctx.backend, "endpoints", [None]))))
     inflight: dict[asyncio.Task, WorkItem] = {}
@@ -193,7 +214,7 @@ async def sample_until_done(ctx: Context) -> None:
         bar.close()
         if hasattr(ctx.backend, "close"):
             await ctx.backend.close()  # the HTTP session belongs to this event loop
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in signals:
             loop.remove_signal_handler(sig)
 
 

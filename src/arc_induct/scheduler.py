@@ -76,7 +76,7 @@ class TaskState:
     solved: int = 0  # train-perfect, not hard-coded
     any_partial: bool = False  # some program right on at least one train pair
     refines: int = 0
-    done: str | None = None  # None | "early_stop" | "gave_up" | "budget"
+    done: str | None = None  # None | "early_stop" | "gave_up" | "budget" | a skip reason
     parents: dict[str, dict[str, Any]] = field(default_factory=dict)
     times_refined: dict[str, int] = field(default_factory=dict)
 
@@ -111,12 +111,16 @@ class Scheduler:
             return self._issue(st)
         return None
 
+    def skip(self, task_id: str, reason: str) -> None:
+        """Close a task before it starts (e.g. its prompt does not fit the model); never reopened."""
+        self.states[task_id].done = reason
+
     def extend_budget(self, factor: float = 1.5) -> bool:
         """Time is left but every open task has used its samples: give each open task more.
 
         The per-task budget shapes how samples spread; it must never leave replicas idle while the
         clock still runs. Returns False when no task is open (nothing to extend)."""
-        open_states = [st for st in self.states.values() if st.open or st.done == "budget"]
+        open_states = [st for st in self.states.values() if st.open or st.done == "budget"]  # not skipped
         if not open_states:
             return False
         self.max_samples = int(self.max_samples * factor) + 1

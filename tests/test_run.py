@@ -21,8 +21,9 @@ from arc_induct.config import RunConfig
 from arc_induct.run import run_job
 from arc_induct.scoring import score_submission
 from arc_induct.store import read_rows
-from arc_induct.submission import read_submission, submission_faults
+from arc_induct.submission import build_submission, read_submission, submission_faults
 from arc_induct.tasks import load_tasks
+from arc_induct.voting import vote_rows
 
 SOLUTIONS = {  # arc-agi-1 training tasks and a general program for each
     "3c9b0459": "import numpy as np\n\ndef transform(grid):\n    return np.rot90(np.array(grid), 2).tolist()",
@@ -167,7 +168,10 @@ def test_sigkill_then_resume_loses_no_completed_attempt(tmp_path, cpu_replicas, 
     ids = [json.loads(line)["attempt_id"] for line in after.splitlines()]
     assert len(ids) > complete.count(b"\n") and len(ids) == len(set(ids))  # resumed, with fresh ids
     all_tasks = load_tasks("arc-agi-2/evaluation")
-    assert submission_faults(read_submission(out / "submission.json"), all_tasks) == []
+    final = read_submission(out / "submission.json")
+    assert submission_faults(final, all_tasks) == []
+    # The resumed run's vote equals a vote over the same attempts in one go.
+    assert final == build_submission(all_tasks, vote_rows(read_rows(store), all_tasks))
 
 
 @pytest.mark.vllm

@@ -35,6 +35,7 @@ class Report:
     train_perfect: int
     hardcoded: int  # train-perfect but judged hard-coded
     refinements: int
+    failed_requests: int  # requests that failed after the router's retries
     task_outcomes: dict[str, int]  # early_stop, gave_up, budget, open
     sampling_seconds: float
     total_seconds: float
@@ -54,7 +55,8 @@ class Report:
         rate = self.attempts / self.sampling_seconds if self.sampling_seconds else 0.0
         lines = [
             f"arc-induct run report: {self.tasks} tasks of {self.dataset}, backend {self.backend}",
-            f"  attempts       {self.attempts} ({lo}/{med}/{hi} per task, min/median/max), {self.refinements} refinements",
+            f"  attempts       {self.attempts} ({lo}/{med}/{hi} per task, min/median/max), {self.refinements} refinements, "
+            f"{self.failed_requests} failed requests",
             f"  programs       {pct(self.programs)} extracted; statuses: {statuses or 'none'}",
             f"  train-perfect  {pct(self.train_perfect)}; of those hard-coded {self.hardcoded}",
             f"  tasks          {outcomes}",
@@ -97,7 +99,7 @@ def build_report(cfg: Any, chosen: list[Task], all_tasks: list[Task], store_path
         dataset=cfg.dataset, backend=cfg.backend, tasks=len(chosen), attempts=sum(per_task.values()),
         attempts_per_task=(min(counts), int(statistics.median(counts)), max(counts)),
         programs=programs, statuses=dict(statuses), train_perfect=perfect, hardcoded=hard,
-        refinements=refines, task_outcomes=dict(outcomes), sampling_seconds=sampling_seconds,
+        refinements=refines, failed_requests=ctx.failed_requests, task_outcomes=dict(outcomes), sampling_seconds=sampling_seconds,
         total_seconds=total_seconds, budget_seconds=cfg.budget_s, checkpoints=ctx.checkpoints,
         score=score, score_fraction=fraction, submission=str(cfg.submission_path), notes=cfg.notes,
     )

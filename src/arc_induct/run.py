@@ -58,6 +58,7 @@ class Context:
     started: float
     stop_at: float
     checkpoint_seconds: float = 0.0
+    failed_requests: int = 0
     checkpoints: int = 0
     last_write: float = 0.0
 
@@ -193,6 +194,7 @@ async def sample_until_done(ctx: Context) -> None:
                 try:
                     rows = fut.result()
                 except Exception as e:  # the request failed for good (router retries first): the task goes on
+                    ctx.failed_requests += 1
                     log.warning("task %s: request %s failed: %s", item.task_id, item.attempt_ids[0], e)
                 sched.finish(item, rows)
                 counts["attempts"] += len(rows)
@@ -233,19 +235,21 @@ async def attempt(ctx: Context, item: WorkItem) -> list[dict[str, Any]]:
     )
     completion = await ctx.backend.complete(request)
     prompt_hash = hashlib.sha256(prompt.encode()).hexdigest()[:16]
+    extractions = [extract_program(text) for text in completion.texts]
+    # All of a request's programs go to the pool at once, so they run side by side.
+    pending = [asyncio.wrap_future(ctx.pool.submit(e.code, task)) if e.code else None for e in extractions]
     rows = []
-    for attempt_id, text in zip(item.attempt_ids, completion.texts):
-        extraction = extract_program(text)
+    for attempt_id, text, extraction, result_future in zip(item.attempt_ids, completion.texts, extractions, pending):
         row: dict[str, Any] = {
             "task_id": task.id, "attempt_id": attempt_id, "kind": item.kind,
             "parent": item.parent["attempt_id"] if item.parent else None, "prompt_hash": prompt_hash,
             "completion": text, "code": extraction.code, "extract_reason": extraction.reason,
             "sample_seconds": completion.seconds, "endpoint": completion.endpoint,
         }
-        if extraction.code is None:
+        if result_future is None:
             row["status"] = "no_program"
         else:
-            result = await asyncio.wrap_future(ctx.pool.submit(extraction.code, task))
+            result = await result_future
             row |= result.to_row()
             row["hardcoded_probability"] = hardcoded_probability(extraction.code, task, result)
         ctx.store.append(row)

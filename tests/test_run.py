@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -67,6 +68,7 @@ def recorded_completions(path, folder, per_task=8, n=2):
 
 
 def replay_config(tmp_path, folder, **kw):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     base = dict(dataset=str(folder), backend="replay", replay=recorded_completions(tmp_path / "rec.jsonl", folder),
                 out=tmp_path / "run", budget_s=120, reserve_min_s=1, samples_per_request=2, max_samples_per_task=8,
                 extend_budget=False, early_stop_k=100, exec_workers=2, refine_share=0.0)
@@ -100,6 +102,17 @@ def test_revoting_the_store_gives_the_same_submission(tmp_path, four_tasks):
                         "--dataset", str(four_tasks), "--out", str(again)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert read_submission(again) == read_submission(cfg.submission_path)
+
+
+def test_a_run_resumed_halfway_ends_as_the_same_run_in_one_go(tmp_path, four_tasks):
+    halves = replay_config(tmp_path / "a", four_tasks, max_samples_per_task=4)
+    run_job(halves)
+    run_job(replace(halves, max_samples_per_task=8, resume=True))
+    whole = replay_config(tmp_path / "b", four_tasks, max_samples_per_task=8)
+    run_job(whole)
+    ids = lambda cfg: sorted(r["attempt_id"] for r in read_rows(cfg.out / "attempts.jsonl"))  # noqa: E731
+    assert ids(halves) == ids(whole) and len(ids(whole)) == 32
+    assert read_submission(halves.submission_path) == read_submission(whole.submission_path)
 
 
 def test_early_stop_ends_tasks_before_their_budget(tmp_path, four_tasks):

@@ -65,23 +65,30 @@ class Context:
 
 def run_job(cfg: RunConfig) -> Report:
     started = time.monotonic()
+    check_backend(cfg)
     all_tasks = load_tasks(cfg.dataset)
     cfg.out.mkdir(parents=True, exist_ok=True)
-    # A valid file exists from the first second on, whatever happens after.
-    write_submission(cfg.submission_path, build_submission(all_tasks, {}))
+    if not (cfg.resume and cfg.submission_path.exists()):
+        # A valid file exists from the first second on, whatever happens after.
+        write_submission(cfg.submission_path, build_submission(all_tasks, {}))
+    model = cfg.model
+    if model is None and cfg.backend == "vllm":
+        from arc_induct.tiny_model import make_tiny_model  # the dry run: no download, ever
+
+        model = make_tiny_model(cfg.out / "tiny-model", seed=cfg.seed)
+    tokenizer = load_tokenizer(model)
+    first = {t.id: render(first_prompt(t), tokenizer) for t in all_tasks}
+    lengths = {tid: prompt_length(text, tokenizer) for tid, text in first.items()}
+    chosen = sorted(all_tasks, key=lambda t: (lengths[t.id], t.id))[: cfg.max_tasks]
+    scheduler = Scheduler([(t, lengths[t.id]) for t in chosen], SchedulerSettings.from_config(cfg))
+    if tokenizer is not None:  # lengths are tokens: a prompt the server cannot take is never sent
+        for t in chosen:
+            if lengths[t.id] + cfg.max_tokens > cfg.max_model_len:
+                scheduler.skip(t.id, "too_long")
+                log.warning("task %s: prompt of %d tokens + %d to generate exceeds max_model_len %d; skipped",
+                            t.id, lengths[t.id], cfg.max_tokens, cfg.max_model_len)
     with contextlib.ExitStack() as stack:
         store = stack.enter_context(AttemptStore(cfg.out / "attempts.jsonl", resume=cfg.resume))
-        backend, tokenizer = open_backend(cfg, stack)
-        first = {t.id: render(first_prompt(t), tokenizer) for t in all_tasks}
-        lengths = {tid: prompt_length(text, tokenizer) for tid, text in first.items()}
-        chosen = sorted(all_tasks, key=lambda t: (lengths[t.id], t.id))[: cfg.max_tasks]
-        scheduler = Scheduler([(t, lengths[t.id]) for t in chosen], SchedulerSettings.from_config(cfg))
-        if tokenizer is not None:  # lengths are tokens: a prompt the server cannot take is never sent
-            for t in chosen:
-                if lengths[t.id] + cfg.max_tokens > cfg.max_model_len:
-                    scheduler.skip(t.id, "too_long")
-                    log.warning("task %s: prompt of %d tokens + %d to generate exceeds max_model_len %d; skipped",
-                                t.id, lengths[t.id], cfg.max_tokens, cfg.max_model_len)
         ballots = {t.id: Ballot(t) for t in chosen}
         stored = 0
         for row in store.rows():
@@ -89,11 +96,13 @@ def run_job(cfg: RunConfig) -> Report:
                 scheduler.record(row)
                 ballots[row["task_id"]].add(row)
                 stored += 1
-        pool = stack.enter_context(ExecutionPool(cfg.exec_workers, execution_limits(cfg)))
         ctx = Context(
-            cfg, {t.id: t for t in chosen}, all_tasks, backend, tokenizer, pool, store, scheduler,
+            cfg, {t.id: t for t in chosen}, all_tasks, None, tokenizer, None, store, scheduler,
             first, ballots, started, stop_at=sampling_deadline(started, cfg.budget_s, cfg.reserve_min_s, 0.0),
         )
+        checkpoint(ctx)  # on resume: the stored answers are in the file before the model is even up
+        ctx.backend = open_backend(cfg, model, stack)
+        ctx.pool = stack.enter_context(ExecutionPool(cfg.exec_workers, execution_limits(cfg)))
         log.info("run: %d tasks, %d stored attempts, budget %.0f s", len(chosen), stored, cfg.budget_s)
         sampling_started = time.monotonic()
         run_coroutine(sample_until_done(ctx))
@@ -118,36 +127,30 @@ def execution_limits(cfg: RunConfig) -> Limits:
     return Limits(timeout_s=cfg.exec_timeout_s, max_timeout_s=cfg.exec_max_timeout_s, memory_mb=cfg.exec_memory_mb)
 
 
-def open_backend(cfg: RunConfig, stack: contextlib.ExitStack) -> tuple[Any, Any]:
-    """Start or connect the completion backend; return it and the tokenizer (None = plain text)."""
-    model = cfg.model
+def check_backend(cfg: RunConfig) -> None:
+    """Fail before any work when the backend settings cannot work."""
+    if cfg.backend not in ("vllm", "openai", "replay"):
+        raise ConfigError(f"unknown backend {cfg.backend!r}: choose vllm, openai or replay")
+    if cfg.backend == "replay" and cfg.replay is None:
+        raise ConfigError("--backend replay needs --replay FILE")
+    if cfg.backend == "openai" and not cfg.endpoints:
+        raise ConfigError("--backend openai needs --endpoints URL [URL ...]")
+
+
+def open_backend(cfg: RunConfig, model: Path | None, stack: contextlib.ExitStack) -> Any:
+    """Start or connect the completion backend: anything with `async complete(CompletionRequest)`."""
+    from arc_induct.router import ReplayBackend, Router
+
     if cfg.backend == "replay":
-        from arc_induct.router import ReplayBackend
-
-        if cfg.replay is None:
-            raise ConfigError("--backend replay needs --replay FILE")
-        return ReplayBackend(cfg.replay), load_tokenizer(model)
-    from arc_induct.router import Router
-
-    if cfg.backend == "openai":
-        if not cfg.endpoints:
-            raise ConfigError("--backend openai needs --endpoints URL [URL ...]")
-        endpoints = list(cfg.endpoints)
-    elif cfg.backend == "vllm":
+        return ReplayBackend(cfg.replay)
+    endpoints = list(cfg.endpoints)
+    if cfg.backend == "vllm":
         from arc_induct.replicas import ReplicaConfig, Replicas
 
-        if model is None:
-            from arc_induct.tiny_model import make_tiny_model
-
-            model = make_tiny_model(cfg.out / "tiny-model", seed=cfg.seed)
-        replicas = stack.enter_context(Replicas(ReplicaConfig.from_run(cfg, model)))
-        endpoints = list(replicas.endpoints)
-    else:
-        raise ConfigError(f"unknown backend {cfg.backend!r}: choose vllm, openai or replay")
+        endpoints = list(stack.enter_context(Replicas(ReplicaConfig.from_run(cfg, model))).endpoints)
     # Every completion is also recorded, so the run can be replayed later without a GPU.
-    router = Router(endpoints, model=cfg.served_model_name, policy=cfg.policy, timeout_s=cfg.request_timeout_s,
-                    base_seed=cfg.seed, record=cfg.out / "completions.jsonl")
-    return router, load_tokenizer(model)
+    return Router(endpoints, model=cfg.served_model_name, policy=cfg.policy, timeout_s=cfg.request_timeout_s,
+                  base_seed=cfg.seed, record=cfg.out / "completions.jsonl")
 
 
 def load_tokenizer(model: Path | None) -> Any:

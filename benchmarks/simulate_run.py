@@ -20,7 +20,6 @@ The latency model (one line each, all flags):
 from __future__ import annotations
 
 import argparse
-import heapq
 import random
 import statistics
 

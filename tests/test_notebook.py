@@ -9,7 +9,6 @@ kernel; with no GPU here its vLLM steps fail, which is exactly what it must surv
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path

@@ -19,10 +19,10 @@ from arc_induct.execution import Limits, LimitsError, ProgramFileError, execute_
 from arc_induct.quantize import QuantizeError, folder_mb, quantization_summary, quantize
 from arc_induct.replicas import ReplicaConfig, ReplicaError, Replicas, detect_gpus
 from arc_induct.scoring import ScoringError, score_submission
-from arc_induct.store import StoreError
+from arc_induct.store import StoreError, read_rows
 from arc_induct.submission import SubmissionError, read_submission, submission_faults
 from arc_induct.tasks import NAMED_DATASETS, TaskFileError, by_size, load_tasks
-from arc_induct.voting import VoteError, read_rows, tally
+from arc_induct.voting import VoteError, tally
 
 DATASET_HELP = (
     "a named dataset (" + ", ".join(NAMED_DATASETS) + "), a Kaggle *_challenges.json "

@@ -26,15 +26,25 @@ class StoreError(ValueError):
 
 
 def read_rows(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Yield every complete row. A torn final line (no newline) is skipped, not an error."""
+    """Yield every row of a JSONL file of attempts (a store, or what `arc-induct execute` writes).
+
+    A last line that does not parse and has no newline is a row torn by a kill mid-write: it is
+    skipped. Any other bad line is an error naming the file and line. Blank lines are ignored.
+    """
     path = Path(path)
-    with path.open("rb") as f:
+    try:
+        f = path.open("rb")
+    except OSError as e:
+        raise StoreError(f"{path}: cannot read ({e.strerror})") from None
+    with f:
         for n, line in enumerate(f, 1):
-            if not line.endswith(b"\n"):
-                return  # the last line was being written when the run was killed
+            if not line.strip():
+                continue
             try:
                 row = orjson.loads(line)
             except orjson.JSONDecodeError as e:
+                if not line.endswith(b"\n"):
+                    return  # the last line was being written when the run was killed
                 raise StoreError(f"{path}: line {n} is not valid JSON ({e})") from None
             if not isinstance(row, dict) or "task_id" not in row:
                 raise StoreError(f"{path}: line {n} is not an attempt row (no task_id)")

@@ -24,9 +24,8 @@ programs (a program's test outputs are voted on as one answer, as in SOAR).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import orjson
 
@@ -171,24 +170,3 @@ def tally(rows: Iterable[dict], tasks: Sequence[Task]) -> dict[str, Ballot]:
 def vote_rows(rows: Iterable[dict], tasks: Sequence[Task]) -> dict[str, list[list[Grid]]]:
     """Guesses for every task with a usable row; tasks without one are absent (FALLBACK later)."""
     return {tid: g for tid, b in tally(rows, tasks).items() if (g := b.guesses())}
-
-
-def read_rows(path: str | Path) -> Iterator[dict]:
-    """Rows of a JSONL results file, one at a time; a bad line is an error naming the line
-    (callers add the file name, as `tally`'s own errors need it too)."""
-    path = Path(path)
-    try:
-        f = path.open("rb")
-    except OSError as e:
-        raise VoteError(f"cannot read ({e.strerror})") from None
-    with f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = orjson.loads(line)
-            except orjson.JSONDecodeError as e:
-                raise VoteError(f"line {n}: not valid JSON ({e})") from None
-            if not isinstance(row, dict):
-                raise VoteError(f"line {n}: expected an object, got {type(row).__name__}")
-            yield row

@@ -130,8 +130,12 @@ def cmd_execute(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import signal
     import time
 
+    # A shell starts background jobs with SIGINT ignored, and Python keeps an ignored SIGINT; serve
+    # promises that SIGINT stops everything, so it takes the signal back.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     # A preset fixes gpus/replicas unless flags say otherwise; without one, one server per GPU found.
     gpus = args.gpus if args.gpus is not None or args.preset else detect_gpus()
     replicas = args.replicas if args.replicas or args.preset else (gpus or 1)

@@ -162,4 +162,6 @@ def prompt_length(text: str, tokenizer: Any = None) -> int:
     """Tokens with a tokenizer (special tokens already in `text` count as written), else characters."""
     if tokenizer is None:
         return len(text)
-    return len(tokenizer.encode(text, add_special_tokens=False))
+    # verbose=False: a prompt longer than the model takes is measured, not warned about (the run
+    # skips such tasks itself, naming them).
+    return len(tokenizer.encode(text, add_special_tokens=False, verbose=False))

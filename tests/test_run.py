@@ -195,3 +195,23 @@ def test_prompts_longer_than_the_model_takes_are_skipped_not_sent(tmp_path, cpu_
     assert 0 < report.task_outcomes["too_long"] < 120
     rows = list(read_rows(cfg.out / "attempts.jsonl"))
     assert rows and report.task_outcomes.get("open", 0) + report.task_outcomes.get("budget", 0) > 0
+
+
+def test_partly_right_programs_are_refined(tmp_path, four_tasks):
+    """A program right on one train pair becomes a parent; later requests carry refinement prompts."""
+    tasks = {t.id: t for t in load_tasks(four_tasks)}
+    rec = tmp_path / "partial.jsonl"
+    with open(rec, "wb") as f:
+        for tid, task in tasks.items():
+            first = task.train[0]
+            partial = f"def transform(grid):\n    return {first.output!r} if grid == {first.input!r} else grid"
+            for k in range(0, 8, 2):
+                row = {"task_id": tid, "attempt_id": f"{tid}/{k}", "texts": [f"```python\n{partial}\n```"] * 2,
+                       "endpoint": "replay", "seconds": 0.0, "prompt_tokens": 0, "completion_tokens": 0}
+                f.write(orjson.dumps(row) + b"\n")
+    cfg = replace(replay_config(tmp_path, four_tasks), replay=rec, refine_share=1.0)
+    report = run_job(cfg)
+    rows = list(read_rows(cfg.out / "attempts.jsonl"))
+    refined = [r for r in rows if r["kind"] == "refine"]
+    assert len(refined) == report.refinements == 4 * 6  # every request after each task's first
+    assert all(r["parent"] and r["parent"].split("/")[0] == r["task_id"] for r in refined)

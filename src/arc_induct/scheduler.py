@@ -207,6 +207,6 @@ def sampling_deadline(started: float, budget_s: float, reserve_min_s: float, che
 
 
 def _parent_view(row: dict[str, Any]) -> dict[str, Any]:
-    # What a refinement prompt needs, without the completion text (the bulk of a row).
-    keep = ("task_id", "attempt_id", "code", "status", "train_outputs", "train_errors", "train_correct", "test_outputs")
-    return {k: row.get(k) for k in keep}
+    # What a refinement prompt needs (the code and its execution result), without the completion
+    # text, the bulk of a row.
+    return {k: v for k, v in row.items() if k != "completion"}

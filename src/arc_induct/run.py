@@ -40,7 +40,6 @@ from arc_induct.voting import Ballot
 log = logging.getLogger("arc_induct.run")
 
 
-
 @dataclass
 class Context:
     """Everything the sampling loop shares; built once by `run_job`."""
@@ -48,9 +47,9 @@ class Context:
     cfg: RunConfig
     tasks: dict[str, Task]
     all_tasks: list[Task]
-    backend: Any  # Router or ReplayBackend: anything with `async complete(CompletionRequest)`
+    backend: Any  # Router or ReplayBackend (anything with `async complete`); set once started
     tokenizer: Any
-    pool: ExecutionPool
+    pool: ExecutionPool | None  # set once started
     store: AttemptStore
     scheduler: Scheduler
     first_prompts: dict[str, str]
@@ -60,7 +59,6 @@ class Context:
     checkpoint_seconds: float = 0.0
     failed_requests: int = 0
     checkpoints: int = 0
-    last_write: float = 0.0
 
 
 def run_job(cfg: RunConfig) -> Report:
@@ -268,4 +266,3 @@ def checkpoint(ctx: Context) -> None:
     write_submission(ctx.cfg.submission_path, build_submission(ctx.all_tasks, answers))
     ctx.checkpoint_seconds = max(ctx.checkpoint_seconds, time.monotonic() - t0)
     ctx.checkpoints += 1
-    ctx.last_write = time.monotonic()

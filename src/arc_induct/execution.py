@@ -231,6 +231,7 @@ class _Worker:
         self.proc: subprocess.Popen | None = None
         self.confinement: dict[str, bool] = {}
         self.pipe_room = 0  # bytes of jobs that fit in the zygote's stdin pipe at once
+        self.waiting = False  # blocked on the pool's queue
         self.ready = threading.Event()
         self.start_error: BaseException | None = None
         self.restarts = -1  # the first start is not a restart
@@ -284,9 +285,19 @@ class _Worker:
         self._stop()
 
     def _take(self, block: bool) -> tuple[_Job | None, bool]:
-        """(a job from the pool's queue or None, whether the pool is stopping)."""
+        """(a job from the pool's queue or None, whether the pool is stopping). Without `block`, only
+        when no other worker waits for one: an idle zygote should run it, not a busy one queue it."""
         try:
-            item = self.pool._jobs.get(block=block)
+            if block:
+                self.waiting = True
+                try:
+                    item = self.pool._jobs.get()
+                finally:
+                    self.waiting = False
+            elif any(w.waiting for w in self.pool._workers):
+                return None, False
+            else:
+                item = self.pool._jobs.get_nowait()
         except queue.Empty:
             return None, False
         if item is None:

@@ -75,6 +75,10 @@ STATUSES = ("ok", "exception", "timeout", "memory", "crashed", "invalid_output",
 # which the RLIMIT_AS cap counts).
 ZYGOTE_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
               "MALLOC_ARENA_MAX": "2", "PYTHONDONTWRITEBYTECODE": "1"}
+# malloc asks for 2 MB pages for its heap (where the kernel's transparent_hugepage is "madvise" or
+# "always"): a fork then copies one page-table entry per 2 MB of the zygote's heap, not 512, and
+# the zygote's writes after a child exits fault once per 2 MB. Appended to the user's tunables.
+ZYGOTE_TUNABLES = "glibc.malloc.hugetlb=1"
 ZYGOTE_MAIN = "import sys; from arc_induct.sandbox import zygote_main; zygote_main(sys.argv[1])"
 GRACE_S = 10.0  # beyond a program's timeout before its zygote counts as hung
 START_TIMEOUT_S = 120.0  # a zygote's start-up (python + numpy) on a loaded machine
@@ -242,13 +246,18 @@ class _Worker:
         self._stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-c", ZYGOTE_MAIN, self.workdir],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, **ZYGOTE_ENV}, bufsize=0)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self._environment(), bufsize=0)
         hello = read_frame(self.proc.stdout.fileno(), time.monotonic() + START_TIMEOUT_S)
         if hello is None:
             raise RuntimeError(f"execution worker {self.index} exited during start-up (see stderr)")
         self.confinement = orjson.loads(hello)
         self.pipe_room = fcntl.fcntl(self.proc.stdin.fileno(), fcntl.F_GETPIPE_SZ) - 64  # 64: frame headers
         self.restarts += 1
+
+    @staticmethod
+    def _environment() -> dict[str, str]:
+        tunables = ":".join(filter(None, (os.environ.get("GLIBC_TUNABLES"), ZYGOTE_TUNABLES)))
+        return {**os.environ, **ZYGOTE_ENV, "GLIBC_TUNABLES": tunables}
 
     def _stop(self) -> None:
         if self.proc is not None:

@@ -9,7 +9,7 @@ without ever taking the run down. Linux only.
 What is covered:
 - Each program runs in its own process forked from a warm zygote (numpy and common modules loaded,
   one BLAS thread, two malloc arenas), so nothing a program changes (numpy, builtins, globals,
-  files in its folder) is seen by the next one. A program costs ~2.5 ms of CPU in all (fork, limits,
+  files in its folder) is seen by the next one. A program costs ~2.3 ms of CPU in all (fork, limits,
   run, exit); a fresh interpreter with numpy costs ~90-190 ms.
 - Limits per program (`Limits`): wall clock (per grid, capped), address space, CPU seconds, bytes of
   output, size of written files, no core dumps. On timeout the program's whole process group is

@@ -2,13 +2,14 @@
 
 Started by the pool as `python -c ... zygote_main(WORKDIR)`, with the thread-count and
 malloc-arena variables already in its environment (so numpy's caps hold before numpy loads).
-The zygote imports numpy and common modules once, then loops: read a job frame on stdin, compile
+The zygote imports numpy and common modules once, runs the child's code path and common numpy
+functions a few times (so children start from warm bytecode), then loops: read a job frame on stdin, compile
 the program, fork a child, sleep until the child exits or its wall-clock deadline passes, kill the
 child's process group, reap it, drain its result pipe (capped), and answer with two frames on stdout.
 
 The child confines itself before the program's first byte runs: new session, dies with the zygote,
 stdio on /dev/null, cwd in the zygote's scratch folder (emptied after every job), rlimits (address
-space, CPU seconds, file size, no core), and where the kernel allows it (probed at start-up):
+space, CPU seconds, file size; no core dumps and no_new_privs come set from the zygote), and where the kernel allows it (probed at start-up):
 Landlock (writes only below the scratch folder; no signals to processes outside the child) and a
 seccomp filter (no fork/vfork/clone of processes, threads allowed; no sockets except AF_UNIX).
 

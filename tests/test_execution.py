@@ -249,6 +249,13 @@ def test_jobs_too_big_to_queue_in_the_pipe_run_in_order(pool, task):
     assert all(r.train_outputs == tuple(p.input for p in task.train) for r in results)
 
 
+def test_unencodable_program_fails_its_future_only(task):
+    with ExecutionPool(1) as p:  # one worker: had its thread died, the next job would never run
+        with pytest.raises(TypeError):  # orjson refuses a lone surrogate
+            p.submit("def transform(grid):\n    return grid  # \ud800\n", task).result(timeout=60)
+        assert p.submit(IDENTITY, task).result(timeout=60).status == "ok"
+
+
 def test_worker_killed_mid_run_loses_nothing_else(task):
     slow = "import time\ndef transform(grid):\n    time.sleep(0.5)\n    return grid\n"
     with ExecutionPool(2, Limits(timeout_s=3)) as p:

@@ -315,11 +315,15 @@ class _Worker:
         if not future.set_running_or_notify_cancel():
             return None, False
         limits = self.pool.limits
-        grids = [p.input for p in task.train] + list(task.test_inputs)
-        timeout = limits.timeout_for(len(grids))
-        frame = orjson.dumps({"code": code, "grids": grids, "timeout_s": timeout, "memory_mb": limits.memory_mb,
-                              "cpu_s": limits.cpu_s, "file_bytes": limits.file_bytes,
-                              "max_output_bytes": limits.max_output_bytes})
+        try:
+            grids = [p.input for p in task.train] + list(task.test_inputs)
+            timeout = limits.timeout_for(len(grids))
+            frame = orjson.dumps({"code": code, "grids": grids, "timeout_s": timeout, "memory_mb": limits.memory_mb,
+                                  "cpu_s": limits.cpu_s, "file_bytes": limits.file_bytes,
+                                  "max_output_bytes": limits.max_output_bytes})
+        except Exception as e:  # e.g. code with a lone surrogate: this job fails, the worker goes on
+            future.set_exception(e)
+            return None, False
         return _Job(future, task, frame, timeout), False
 
     def _send(self, job: _Job, alone: bool) -> None:
@@ -367,7 +371,8 @@ class _Worker:
                 waiting.failed = True
             return
         for waiting in sent:
-            self._send(waiting, alone=True)
+            if not waiting.failed:
+                self._send(waiting, alone=True)
 
     def _death(self) -> str:
         code = self.proc.wait()

@@ -239,6 +239,23 @@ def test_imap_yields_submitted_results_before_an_input_error(pool, task):
     assert got == ["ok"] * 3
 
 
+def test_jobs_too_big_to_queue_in_the_pipe_run_in_order(pool, task):
+    """A job bigger than the zygote's pipe is not queued behind a running one but held until the
+    zygote is free; held and queued jobs alike come back whole and in order."""
+    big = "# " + "x" * (80 << 10) + "\n" + IDENTITY
+    codes = [big if i % 3 else IDENTITY for i in range(9)]
+    results = list(pool.imap((c, task) for c in codes))
+    assert [r.status for r in results] == ["ok"] * 9
+    assert all(r.train_outputs == tuple(p.input for p in task.train) for r in results)
+
+
+def test_unencodable_program_fails_its_future_only(task):
+    with ExecutionPool(1) as p:  # one worker: had its thread died, the next job would never run
+        with pytest.raises(TypeError):  # orjson refuses a lone surrogate
+            p.submit("def transform(grid):\n    return grid  # \ud800\n", task).result(timeout=60)
+        assert p.submit(IDENTITY, task).result(timeout=60).status == "ok"
+
+
 def test_worker_killed_mid_run_loses_nothing_else(task):
     slow = "import time\ndef transform(grid):\n    time.sleep(0.5)\n    return grid\n"
     with ExecutionPool(2, Limits(timeout_s=3)) as p:

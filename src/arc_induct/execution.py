@@ -9,7 +9,7 @@ without ever taking the run down. Linux only.
 What is covered:
 - Each program runs in its own process forked from a warm zygote (numpy and common modules loaded,
   one BLAS thread, two malloc arenas), so nothing a program changes (numpy, builtins, globals,
-  files in its folder) is seen by the next one. A program costs ~2.5 ms of CPU in all (fork, limits,
+  files in its folder) is seen by the next one. A program costs ~2.3 ms of CPU in all (fork, limits,
   run, exit); a fresh interpreter with numpy costs ~90-190 ms.
 - Limits per program (`Limits`): wall clock (per grid, capped), address space, CPU seconds, bytes of
   output, size of written files, no core dumps. On timeout the program's whole process group is
@@ -34,15 +34,18 @@ by the timeout's process-group kill (RLIMIT_NPROC is not used: it is per user an
 
 Each worker is a thread in this process plus one zygote process (see sandbox.py). The thread takes
 jobs from a shared queue, writes one frame to its zygote and waits for the reply with a deadline of
-the program's timeout plus a grace period. A zygote that dies (SIGKILL from outside, OOM killer)
-or stops answering is killed and replaced by its thread; the job it was running is reported as
-"crashed" (not retried: a program that kills workers would otherwise get two tries), and every
-other job is untouched. A zygote found dead before a job was sent is replaced and the job sent.
+the program's timeout plus a grace period. While a job runs, the thread already writes the next one
+into the zygote's pipe (when both fit in it), so the zygote never waits for the round trip. A
+zygote that dies (SIGKILL from outside, OOM killer) or stops answering is killed and replaced by its
+thread; the job it was running is reported as "crashed" (not retried: a program that kills workers
+would otherwise get two tries), and every other job is untouched: the one queued behind it goes to
+the new zygote. A zygote found dead before a job was sent is replaced and the job sent.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import fcntl
 import os
 import queue
 import shutil
@@ -72,6 +75,10 @@ STATUSES = ("ok", "exception", "timeout", "memory", "crashed", "invalid_output",
 # which the RLIMIT_AS cap counts).
 ZYGOTE_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
               "MALLOC_ARENA_MAX": "2", "PYTHONDONTWRITEBYTECODE": "1"}
+# malloc asks for 2 MB pages for its heap (where the kernel's transparent_hugepage is "madvise" or
+# "always"): a fork then copies one page-table entry per 2 MB of the zygote's heap, not 512, and
+# the zygote's writes after a child exits fault once per 2 MB. Appended to the user's tunables.
+ZYGOTE_TUNABLES = "glibc.malloc.hugetlb=1"
 ZYGOTE_MAIN = "import sys; from arc_induct.sandbox import zygote_main; zygote_main(sys.argv[1])"
 GRACE_S = 10.0  # beyond a program's timeout before its zygote counts as hung
 START_TIMEOUT_S = 120.0  # a zygote's start-up (python + numpy) on a loaded machine
@@ -207,6 +214,17 @@ def _count_lines(path: Path) -> int:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
 
 
+@dataclass
+class _Job:
+    """A job between the pool's queue and its zygote's answer."""
+
+    future: concurrent.futures.Future[ExecutionResult]
+    task: Task
+    frame: bytes
+    timeout: float
+    failed: bool = False  # could not be sent: its future already holds the error
+
+
 class _Worker:
     """One zygote and the thread feeding it. The thread also starts the zygote, so the process has
     a parent thread that lives as long as the pool."""
@@ -216,6 +234,8 @@ class _Worker:
         self.workdir = tempfile.mkdtemp(prefix=f"w{index}-", dir=pool.root)
         self.proc: subprocess.Popen | None = None
         self.confinement: dict[str, bool] = {}
+        self.pipe_room = 0  # bytes of jobs that fit in the zygote's stdin pipe at once
+        self.waiting = False  # blocked on the pool's queue
         self.ready = threading.Event()
         self.start_error: BaseException | None = None
         self.restarts = -1  # the first start is not a restart
@@ -226,12 +246,18 @@ class _Worker:
         self._stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-c", ZYGOTE_MAIN, self.workdir],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, **ZYGOTE_ENV}, bufsize=0)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self._environment(), bufsize=0)
         hello = read_frame(self.proc.stdout.fileno(), time.monotonic() + START_TIMEOUT_S)
         if hello is None:
             raise RuntimeError(f"execution worker {self.index} exited during start-up (see stderr)")
         self.confinement = orjson.loads(hello)
+        self.pipe_room = fcntl.fcntl(self.proc.stdin.fileno(), fcntl.F_GETPIPE_SZ) - 64  # 64: frame headers
         self.restarts += 1
+
+    @staticmethod
+    def _environment() -> dict[str, str]:
+        tunables = ":".join(filter(None, (os.environ.get("GLIBC_TUNABLES"), ZYGOTE_TUNABLES)))
+        return {**os.environ, **ZYGOTE_ENV, "GLIBC_TUNABLES": tunables}
 
     def _stop(self) -> None:
         if self.proc is not None:
@@ -249,44 +275,104 @@ class _Worker:
             return
         finally:
             self.ready.set()
-        jobs = self.pool._jobs
-        while (item := jobs.get()) is not None:
-            future, code, task = item
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(self._execute(code, task))
-            except BaseException as e:  # e.g. a zygote that cannot restart: fail this job, keep going
-                future.set_exception(e)
+        sent: deque[_Job] = deque()  # written to the zygote, unanswered; the first is running
+        held: _Job | None = None  # taken from the queue, waiting for its turn
+        stopping = False
+        while not (stopping and held is None and not sent):
+            if held is None and not stopping and len(sent) < 2:
+                held, stopping = self._take(block=not sent)
+            # One job waits in the zygote's pipe behind the running one, so the zygote starts it as
+            # soon as it answers, not a round trip through this thread later. Only when both fit in
+            # the pipe at once: a write that blocked while the zygote blocks writing a large answer
+            # would deadlock.
+            if held is not None and (not sent or (len(sent) == 1 and len(sent[0].frame) + len(held.frame) <= self.pipe_room)):
+                self._send(held, alone=not sent)
+                sent.append(held)
+                held = None
+            elif sent:
+                self._answer(sent)
         self._stop()
 
-    def _execute(self, code: str, task: Task) -> ExecutionResult:
+    def _take(self, block: bool) -> tuple[_Job | None, bool]:
+        """(a job from the pool's queue or None, whether the pool is stopping). Without `block`, only
+        when no other worker waits for one: an idle zygote should run it, not a busy one queue it."""
+        try:
+            if block:
+                self.waiting = True
+                try:
+                    item = self.pool._jobs.get()
+                finally:
+                    self.waiting = False
+            elif any(w.waiting for w in self.pool._workers):
+                return None, False
+            else:
+                item = self.pool._jobs.get_nowait()
+        except queue.Empty:
+            return None, False
+        if item is None:
+            return None, True
+        future, code, task = item
+        if not future.set_running_or_notify_cancel():
+            return None, False
         limits = self.pool.limits
-        grids = [p.input for p in task.train] + list(task.test_inputs)
-        timeout = limits.timeout_for(len(grids))
-        job = orjson.dumps({"code": code, "grids": grids, "timeout_s": timeout, "memory_mb": limits.memory_mb,
-                            "cpu_s": limits.cpu_s, "file_bytes": limits.file_bytes,
-                            "max_output_bytes": limits.max_output_bytes})
-        start = time.monotonic()
+        try:
+            grids = [p.input for p in task.train] + list(task.test_inputs)
+            timeout = limits.timeout_for(len(grids))
+            frame = orjson.dumps({"code": code, "grids": grids, "timeout_s": timeout, "memory_mb": limits.memory_mb,
+                                  "cpu_s": limits.cpu_s, "file_bytes": limits.file_bytes,
+                                  "max_output_bytes": limits.max_output_bytes})
+        except Exception as e:  # e.g. code with a lone surrogate: this job fails, the worker goes on
+            future.set_exception(e)
+            return None, False
+        return _Job(future, task, frame, timeout), False
+
+    def _send(self, job: _Job, alone: bool) -> None:
         try:
             if self.proc is None or self.proc.poll() is not None:
                 raise BrokenPipeError
-            write_frame(self.proc.stdin.fileno(), job)
-        except BrokenPipeError:  # died while idle: the job never started, so send it to a new one
-            self._start()
-            write_frame(self.proc.stdin.fileno(), job)
+            write_frame(self.proc.stdin.fileno(), job.frame)
+        except BrokenPipeError:
+            if not alone:  # _answer finds the zygote dead and sends this job again
+                return
+            try:  # died while idle: the job never started, so send it to a new one
+                self._start()
+                write_frame(self.proc.stdin.fileno(), job.frame)
+            except BaseException as e:  # e.g. a zygote that cannot restart: fail this job, keep going
+                job.future.set_exception(e)
+                job.failed = True
+
+    def _answer(self, sent: deque[_Job]) -> None:
+        """Wait for the running job's answer and settle its future. If the zygote dies or hangs, that
+        job is reported "crashed" and the ones behind it (never started) go to a new zygote."""
+        job = sent.popleft()
+        if job.failed:
+            return
+        start = time.monotonic()
         try:
-            deadline = time.monotonic() + timeout + GRACE_S
+            deadline = start + job.timeout + GRACE_S  # it started no earlier than now: the one before is done
             header = read_frame(self.proc.stdout.fileno(), deadline)
             data = read_frame(self.proc.stdout.fileno(), deadline)
             if header is None or data is None:
                 raise EOFError
-            return assemble(task, orjson.loads(header), data)
+            job.future.set_result(assemble(job.task, orjson.loads(header), data))
+            return
         except (EOFError, TimeoutError) as e:
             how = "stopped answering" if isinstance(e, TimeoutError) else f"died ({self._death()})"
-            self._start()
             fatal = ["crashed", f"execution worker {how} while running this program"]
-            return assemble(task, {"fatal": fatal, "seconds": time.monotonic() - start}, b"")
+            job.future.set_result(assemble(job.task, {"fatal": fatal, "seconds": time.monotonic() - start}, b""))
+        except BaseException as e:  # the boundary for this job's future: keep serving the others
+            job.future.set_exception(e)
+            return
+        try:
+            self._start()
+        except BaseException as e:  # a zygote that cannot restart: fail the waiting jobs, keep going
+            for waiting in sent:
+                waiting.future.set_exception(e)
+                waiting.failed = True
+            return
+        for waiting in sent:
+            if not waiting.failed:
+                self._send(waiting, alone=True)
 
     def _death(self) -> str:
         code = self.proc.wait()

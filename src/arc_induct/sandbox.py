@@ -2,13 +2,14 @@
 
 Started by the pool as `python -c ... zygote_main(WORKDIR)`, with the thread-count and
 malloc-arena variables already in its environment (so numpy's caps hold before numpy loads).
-The zygote imports numpy and common modules once, then loops: read a job frame on stdin, compile
+The zygote imports numpy and common modules once, runs the child's code path and common numpy
+functions a few times (so children start from warm bytecode), then loops: read a job frame on stdin, compile
 the program, fork a child, sleep until the child exits or its wall-clock deadline passes, kill the
 child's process group, reap it, drain its result pipe (capped), and answer with two frames on stdout.
 
 The child confines itself before the program's first byte runs: new session, dies with the zygote,
 stdio on /dev/null, cwd in the zygote's scratch folder (emptied after every job), rlimits (address
-space, CPU seconds, file size, no core), and where the kernel allows it (probed at start-up):
+space, CPU seconds, file size; no core dumps and no_new_privs come set from the zygote), and where the kernel allows it (probed at start-up):
 Landlock (writes only below the scratch folder; no signals to processes outside the child) and a
 seccomp filter (no fork/vfork/clone of processes, threads allowed; no sockets except AF_UNIX).
 
@@ -94,8 +95,8 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _syscall, _prctl = _libc.syscall, _libc.prctl
 _syscall.restype = ctypes.c_long
 _prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 1, 38, 39, 22, 2
-PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 1, 38, 22, 2
+PR_SET_CHILD_SUBREAPER, PR_SET_THP_DISABLE = 36, 41
 SYS_LANDLOCK = (444, 445, 446)  # create_ruleset, add_rule, restrict_self (same on x86_64 and aarch64)
 
 
@@ -148,8 +149,8 @@ def _seccomp_filter() -> _SockFprog | None:
 
 
 def _confine(ruleset: int | None, bpf: _SockFprog | None) -> None:
-    if _prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "no_new_privs")
+    """Apply Landlock and seccomp to this process; no_new_privs, which both need, the zygote set
+    for itself and every child."""
     if ruleset is not None and _syscall(SYS_LANDLOCK[2], ruleset, 0) != 0:
         raise OSError(ctypes.get_errno(), "landlock_restrict_self")
     if bpf is not None and _prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(bpf), 0, 0) != 0:
@@ -176,7 +177,6 @@ def _child(job: dict, program, out: int, zygote: int, ruleset: int | None, bpf: 
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     cpu = max(1, int(job["cpu_s"] + 0.999))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_FSIZE, (job["file_bytes"], job["file_bytes"]))
     _confine(ruleset, bpf)
     emit = _Emitter(out)
@@ -442,6 +442,39 @@ def _probe(ruleset: int | None, bpf: _SockFprog | None) -> bool:
     return os.waitpid(pid, 0)[1] == 0
 
 
+# Run in the zygote before it forks anything. Python 3.11 counts calls and rewrites a function's
+# bytecode in place once it is warm, so a function first run in a child writes (and copies) its
+# code object's pages in every child. Running the child's own path and numpy functions programs
+# often call here, a few times each, leaves them warm in the image every child starts from.
+WARM_UP_PROGRAM = "import numpy as np\ndef transform(grid):\n    return np.array(grid)[::-1].tolist()\n"
+# numpy functions ARC programs often call, each with arguments for a 2-D int array `a`.
+WARM_UP_NUMPY = {
+    "array": "a", "asarray": "a", "zeros_like": "a", "ones_like": "a", "full_like": "a, 3", "copy": "a",
+    "fliplr": "a", "flipud": "a", "rot90": "a", "transpose": "a", "unique": "a", "argwhere": "a",
+    "nonzero": "a", "where": "a == 1, a, 0", "any": "a", "all": "a", "pad": "a, 1", "count_nonzero": "a",
+    "array_equal": "a, a", "max": "a", "min": "a", "sum": "a", "hstack": "[a, a]", "vstack": "[a, a]",
+    "concatenate": "[a, a]", "kron": "a, a", "tile": "a, (2, 2)", "repeat": "a, 2", "full": "(2, 2), 3",
+    "zeros": "(2, 2)", "isin": "a, [1, 2]",
+}
+
+
+def _warm_up(rounds: int = 20) -> None:
+    import numpy as np
+
+    program = compile(WARM_UP_PROGRAM, "<program>", "exec")
+    calls = compile(";".join(f"np.{name}({args})" for name, args in WARM_UP_NUMPY.items()), "<warm-up>", "exec")
+    grid = [[0, 1, 2], [3, 4, 5]]
+    with open(os.devnull, "wb") as sink:
+        for _ in range(rounds):
+            emit = _Emitter(sink.fileno())
+            fn = _load(program, False, emit)
+            for i in range(3):
+                emit("grid", i, *_call(fn, grid, False))
+            emit("done")
+            emit.flush()
+            exec(calls, {"np": np, "a": np.array(grid)})
+
+
 def zygote_main(workdir: str) -> None:
     # Ctrl-C is for the pool to handle. No PDEATHSIG here: it fires when the *thread* that started us
     # exits; end of stdin is how we learn the pool is gone.
@@ -451,11 +484,19 @@ def zygote_main(workdir: str) -> None:
     for name in PRELOAD:
         importlib.import_module(name)
     ruleset, bpf = _landlock_ruleset(workdir), _seccomp_filter()
-    _prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)  # warm the ctypes call path (see _prctl)
+    # Inherited by every child, so set once here: the zygote never execs (no_new_privs only stops
+    # an exec gaining privileges) and has no use for core dumps. Also warms the ctypes call path.
+    if _prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "no_new_privs")
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if not _probe(ruleset, bpf):
         ruleset, bpf = (ruleset, None) if _probe(ruleset, None) else (None, None)
+    _warm_up()
     gc.collect()
     gc.freeze()  # children's collections then skip the warm heap: fewer copy-on-write faults
+    # The heap's 2 MB pages (see execution.ZYGOTE_TUNABLES) stay; from here on no new ones, so a
+    # child's own allocations get ordinary pages, as without the tunable.
+    _prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0)
     with open("/proc/self/statm") as f:
         address_space_mb = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE") >> 20
     write_frame(1, orjson.dumps({"landlock": ruleset is not None, "seccomp": bpf is not None,

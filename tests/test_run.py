@@ -213,5 +213,9 @@ def test_partly_right_programs_are_refined(tmp_path, four_tasks):
     report = run_job(cfg)
     rows = list(read_rows(cfg.out / "attempts.jsonl"))
     refined = [r for r in rows if r["kind"] == "refine"]
-    assert len(refined) == report.refinements == 4 * 6  # every request after each task's first
+    assert len(refined) == report.refinements
     assert all(r["parent"] and r["parent"].split("/")[0] == r["task_id"] for r in refined)
+    # With two requests in flight, a task's second request may leave before its first is back;
+    # by its third, the first has come back, so from then on every request refines.
+    late = [r for r in rows if int(r["attempt_id"].split("/")[1]) >= 4]
+    assert len(late) == 4 * 4 and all(r["kind"] == "refine" for r in late)

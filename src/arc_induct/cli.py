@@ -18,6 +18,7 @@ from arc_induct.config import PRESETS, ConfigError
 from arc_induct.execution import Limits, LimitsError, ProgramFileError, execute_file
 from arc_induct.quantize import QuantizeError, folder_mb, quantization_summary, quantize
 from arc_induct.replicas import ReplicaConfig, ReplicaError, Replicas, detect_gpus
+from arc_induct.router import POLICIES
 from arc_induct.scoring import ScoringError, score_submission
 from arc_induct.store import StoreError, read_rows
 from arc_induct.submission import SubmissionError, read_submission, submission_faults
@@ -237,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--served-model-name", help="the model name requests carry (backend openai: the servers')")
     s.add_argument("--replicas", type=int, help="vLLM servers to start")
     s.add_argument("--gpus", type=int, help="GPUs to spread replicas over (0 = CPU)")
-    s.add_argument("--policy", choices=["affinity", "round_robin", "least_loaded"], help="routing policy")
+    s.add_argument("--policy", choices=sorted(POLICIES), help="routing policy")
     budget = s.add_mutually_exclusive_group()
     budget.add_argument("--budget-hours", type=float, help="wall-clock budget of the whole run")
     budget.add_argument("--budget-seconds", type=float, help="the same, in seconds")

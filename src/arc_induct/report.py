@@ -76,7 +76,7 @@ class Report:
         (out / "report.json").write_bytes(orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2))
 
 
-def build_report(cfg: Any, chosen: list[Task], all_tasks: list[Task], store_path: Path, ctx: Any,
+def build_report(cfg: Any, chosen: list[Task], store_path: Path, ctx: Any,
                  sampling_seconds: float, total_seconds: float) -> Report:
     per_task: Counter[str] = Counter()
     statuses: Counter[str] = Counter()

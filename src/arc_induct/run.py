@@ -106,7 +106,7 @@ def run_job(cfg: RunConfig) -> Report:
         run_coroutine(sample_until_done(ctx))
         sampling_seconds = time.monotonic() - sampling_started
         checkpoint(ctx)
-    report = build_report(cfg, chosen, all_tasks, store.path, ctx, sampling_seconds, time.monotonic() - started)
+    report = build_report(cfg, chosen, store.path, ctx, sampling_seconds, time.monotonic() - started)
     report.write(cfg.out)
     return report
 

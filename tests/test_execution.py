@@ -101,6 +101,16 @@ def test_program_catching_baseexception_around_its_loop_still_times_out(pool, ta
     assert pool.run(code, task).status == "timeout"
 
 
+def test_a_programs_own_alarm_kills_only_that_program(pool, task):
+    """The zygote times programs with SIGALRM; a program's own alarm still gets the default action,
+    and the zygote goes on timing the next program."""
+    code = "import signal, time\ndef transform(grid):\n    signal.setitimer(signal.ITIMER_REAL, 0.05)\n    time.sleep(2)\n    return grid\n"
+    r = pool.run(code, task)
+    assert r.status == "crashed" and "SIGALRM" in r.train_errors[0]
+    assert pool.run("def transform(grid):\n    while True:\n        pass\n", task).status == "timeout"
+    assert pool.run(IDENTITY, task).status == "ok"
+
+
 def test_memory_growth_is_stopped_as_memory(task):
     with ExecutionPool(1, Limits(timeout_s=5, memory_mb=300)) as p:
         r = p.run("def transform(grid):\n    hog = []\n    while True:\n        hog.append(bytearray(1 << 24))\n", task)
@@ -285,6 +295,22 @@ def test_memory_stays_bounded_over_many_hostile_programs(task):
         after = _tree_rss_kb([os.getpid(), *p.pids])
     assert statuses == {"ok"}  # each program held 16 MB per grid it ran
     assert after - before < 20_000  # KB: nothing of them stays behind in the pool's processes
+
+
+def _affinity(pid):
+    return os.sched_getaffinity(pid)
+
+
+def test_pinned_zygotes_each_keep_one_core_and_their_children_inherit_it(task):
+    cores = sorted(os.sched_getaffinity(0))
+    with ExecutionPool(min(2, len(cores))) as p:
+        assert [_affinity(pid) for pid in p.pids] == [{c} for c in cores[:len(p.pids)]]
+        code = "import os\ndef transform(grid):\n    return [[len(os.sched_getaffinity(0))]]\n"
+        assert p.run(code, task).train_outputs[0] == [[1]]
+    with ExecutionPool(2, pin=False) as p:
+        assert all(_affinity(pid) == set(cores) for pid in p.pids)
+    with ExecutionPool(len(cores) + 1) as p:  # more workers than cores: the scheduler places them
+        assert all(_affinity(pid) == set(cores) for pid in p.pids)
 
 
 def test_result_row_round_trips_through_json(pool, training):

@@ -28,17 +28,18 @@ import importlib
 import os
 import resource
 import select
-import shutil
 import signal
 import struct
 import time
-import traceback
 
 import orjson
 
-from arc_induct.tasks import MAX_SIDE, grid_fault
+from arc_induct.grids import MAX_SIDE, grid_fault
 
-# Modules programs commonly import: loaded once here so each fork finds them warm.
+# Modules programs commonly import: loaded once here so each fork finds them warm. Nothing else is
+# imported at the top of this module beyond what numpy and orjson load anyway: each extra module
+# (shutil, traceback, pathlib and what they pull in) is memory and mappings that every fork copies
+# and every child's exit tears down (~0.05 ms a program for those three).
 PRELOAD = ("numpy", "collections", "itertools", "functools", "math", "copy", "typing", "re", "random",
            "heapq", "operator", "dataclasses", "string")
 # Names models give the entry point, in order of preference.
@@ -301,8 +302,11 @@ def _numpy_int(v) -> bool:
 
 
 def _describe(e: BaseException) -> str:
-    # walk_tb, not extract_tb: that would read the source of every library frame from disk
-    lines = [n for f, n in traceback.walk_tb(e.__traceback__) if f.f_code.co_filename == "<program>"]
+    lines, tb = [], e.__traceback__  # the program's own frames (no traceback module: see PRELOAD)
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<program>":
+            lines.append(tb.tb_lineno)
+        tb = tb.tb_next
     where = f" (line {lines[-1]})" if lines else ""
     try:
         text = f"{type(e).__name__}: {e}"
@@ -333,13 +337,9 @@ def run_job(job: dict, workdir: str, ruleset: int | None, bpf: _SockFprog | None
         finally:
             os._exit(0)  # skip interpreter teardown; a missing "done" frame tells the zygote it failed
     os.close(write_end)
-    pidfd = os.pidfd_open(pid)
-    try:
-        # Sleep until the child exits, not until its output arrives: a page the zygote writes while
-        # the child lives costs a copy; after the child is gone, only a cheap fault.
-        exited = _wait_readable(pidfd, start + job["timeout_s"])
-    finally:
-        os.close(pidfd)
+    # Sleep until the child exits, not until its output arrives: a page the zygote writes while
+    # the child lives costs a copy; after the child is gone, only a cheap fault.
+    exited = _wait_exit(pid, start + job["timeout_s"])
     for kill in (os.killpg, os.kill):  # the group: anything it started (killpg misses a child
         try:                            # killed before its setsid)
             kill(pid, signal.SIGKILL)
@@ -360,6 +360,42 @@ def run_job(job: dict, workdir: str, ruleset: int | None, bpf: _SockFprog | None
     if os.listdir(workdir):
         _empty(workdir)
     return {"fatal": fatal, "seconds": time.monotonic() - start}, data
+
+
+class _Deadline(Exception):
+    """Raised by the zygote's SIGALRM handler while it waits for a child."""
+
+
+_waiting = False  # the zygote is in _wait_exit: SIGALRM means the child's time is up
+
+
+def _on_alarm(signum: int, frame: object) -> None:
+    if _waiting:
+        raise _Deadline
+    # In a child (which inherits this handler), a program's own alarm gets the default action.
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGALRM)
+
+
+def _wait_exit(pid: int, deadline: float) -> bool:
+    """Block until child `pid` exits (True; it stays a zombie for waitpid) or `deadline` passes
+    (False). A blocking waitid with an alarm, not poll() on a pidfd: that cost the zygote ~60 us
+    more per program (an extra sleep and wake-up, and the pidfd's own calls)."""
+    global _waiting
+    left = deadline - time.monotonic()
+    if left <= 0:
+        return False
+    _waiting = True
+    signal.setitimer(signal.ITIMER_REAL, left)
+    try:
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        _waiting = False  # an alarm from here on is ignored; one before this line means "late"
+        return True
+    except _Deadline:
+        return False
+    finally:
+        _waiting = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def _pipe(size: int) -> tuple[int, int, int]:
@@ -425,6 +461,8 @@ def _death(status: int) -> list[str]:
 def _empty(workdir: str) -> None:
     for entry in os.scandir(workdir):
         if entry.is_dir(follow_symlinks=False):
+            import shutil  # here, not at the top: see PRELOAD
+
             shutil.rmtree(entry.path, ignore_errors=True)
         else:
             os.unlink(entry.path)
@@ -475,11 +513,14 @@ def _warm_up(rounds: int = 20) -> None:
             exec(calls, {"np": np, "a": np.array(grid)})
 
 
-def zygote_main(workdir: str) -> None:
+def zygote_main(workdir: str, cpu: str | None = None) -> None:
     # Ctrl-C is for the pool to handle. No PDEATHSIG here: it fires when the *thread* that started us
     # exits; end of stdin is how we learn the pool is gone.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGALRM, _on_alarm)  # the per-program deadline (see _wait_exit)
     os.chdir(workdir)  # children start here, where Landlock lets them write
+    if cpu is not None:
+        os.sched_setaffinity(0, {int(cpu)})  # inherited by every child (see ExecutionPool's `pin`)
     _prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans of a child come to us (see _reap_orphans)
     for name in PRELOAD:
         importlib.import_module(name)

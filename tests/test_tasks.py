@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from arc_induct.tasks import NAMED_DATASETS, TaskFileError, by_size, grid_fault, load_tasks
+from arc_induct.grids import grid_fault
+from arc_induct.tasks import NAMED_DATASETS, TaskFileError, by_size, load_tasks
 
 COUNTS = {
     "arc-agi-1/training": 400,

@@ -9,7 +9,7 @@ without ever taking the run down. Linux only.
 What is covered:
 - Each program runs in its own process forked from a warm zygote (numpy and common modules loaded,
   one BLAS thread, two malloc arenas), so nothing a program changes (numpy, builtins, globals,
-  files in its folder) is seen by the next one. A program costs ~2.3 ms of CPU in all (fork, limits,
+  files in its folder) is seen by the next one. A program costs ~2.2 ms of CPU in all (fork, limits,
   run, exit); a fresh interpreter with numpy costs ~90-190 ms.
 - Limits per program (`Limits`): wall clock (per grid, capped), address space, CPU seconds, bytes of
   output, size of written files, no core dumps. On timeout the program's whole process group is
@@ -19,7 +19,7 @@ What is covered:
   to processes outside the program; seccomp refuses new processes (fork bombs, subprocess; threads
   are allowed) and network sockets.
 - Outputs: numpy arrays, tuples and nested lists become list[list[int]]; anything else is refused
-  with the reason given by `tasks.grid_fault` (ragged, bigger than 30x30, bool, float, outside 0..9).
+  with the reason given by `grids.grid_fault` (ragged, bigger than 30x30, bool, float, outside 0..9).
 - Entry point: `transform`, else `solve`, `solution`, `transform_grid`, `apply_transform`.
 - A zygote that dies in any way is replaced; only the program it was running is lost ("crashed").
   The pool's own memory is bounded: `imap` keeps at most `in_flight` programs queued.
@@ -64,7 +64,8 @@ import orjson
 from tqdm import tqdm
 
 from arc_induct.sandbox import FUNCTION_NAMES, normalise, parse_frames, read_frame, write_frame
-from arc_induct.tasks import Grid, Task
+from arc_induct.grids import Grid
+from arc_induct.tasks import Task
 
 __all__ = ["FUNCTION_NAMES", "STATUSES", "ExecutionPool", "ExecutionResult", "Limits", "LimitsError",
            "ProgramFileError", "execute_file", "normalise"]

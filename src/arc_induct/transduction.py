@@ -30,7 +30,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from arc_induct.tasks import Grid, Task
+from arc_induct.grids import Grid
+from arc_induct.tasks import Task
 
 if TYPE_CHECKING:
     from arc_induct.execution import ExecutionResult

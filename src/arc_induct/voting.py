@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from arc_induct.tasks import Grid, Task, grid_fault
+from arc_induct.grids import Grid, grid_fault
+from arc_induct.tasks import Task
 from arc_induct.transduction import probability_from_outputs
 
 ACCURACY_WEIGHT = 1000.0

@@ -35,7 +35,8 @@ by the timeout's process-group kill (RLIMIT_NPROC is not used: it is per user an
 Each worker is a thread in this process plus one zygote process (see sandbox.py). The thread takes
 jobs from a shared queue, writes one frame to its zygote and waits for the reply with a deadline of
 the program's timeout plus a grace period. While a job runs, the thread already writes the next one
-into the zygote's pipe (when both fit in it), so the zygote never waits for the round trip. A
+into the zygote's pipe (when both fit in it), so the zygote never waits for the round trip. Zygote
+i is pinned to core i when there are no more workers than cores (its children inherit it). A
 zygote that dies (SIGKILL from outside, OOM killer) or stops answering is killed and replaced by its
 thread; the job it was running is reported as "crashed" (not retried: a program that kills workers
 would otherwise get two tries), and every other job is untouched: the one queued behind it goes to

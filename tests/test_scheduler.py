@@ -125,3 +125,23 @@ def test_skipped_task_is_never_issued_nor_reopened():
     assert s.extend_budget()
     assert s.next_item().task_id == "a"
     assert s.states["huge"].done == "too_long"
+
+
+def test_finished_count_never_goes_down_when_budgets_grow():
+    """The run's progress bar shows finished_tasks: a task at its budget is not finished (extending
+    the budget reopens it); a task given up or skipped is, for good."""
+    s = Scheduler([(task("a"), 1), (task("b"), 2), (task("huge"), 10**6)],
+                  settings(max_samples_per_task=2, give_up_after=4))
+    s.skip("huge", "too_long")
+    seen = [s.finished_tasks]
+    while (it := s.next_item()) is not None or s.extend_budget():
+        if it is None:
+            continue
+        correct = [True, False] if it.task_id == "a" else [False, False]  # a keeps a partial program
+        s.finish(it, [row(it, i, correct) for i in range(len(it.attempt_ids))])
+        seen.append(s.finished_tasks)
+        if s.states["a"].issued >= 8:
+            break
+    assert seen == sorted(seen) and seen[0] == 1
+    assert s.states["b"].done == "gave_up" and s.states["a"].open
+    assert s.finished_tasks == 2

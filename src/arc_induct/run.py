@@ -201,7 +201,7 @@ async def sample_until_done(ctx: Context) -> None:
                 counts["attempts"] += len(rows)
                 counts["programs"] += sum(r.get("status") == "ok" for r in rows)
                 counts["train_ok"] += sum(train_accuracy(r) == 1.0 for r in rows)
-            bar.n = len(sched.states) - sched.open_tasks
+            bar.n = sched.finished_tasks
             left = max(0.0, ctx.stop_at - time.monotonic())
             bar.set_postfix(counts | {"left_s": f"{left:.0f}"}, refresh=True)
             if time.monotonic() >= next_checkpoint:

@@ -196,8 +196,11 @@ class Scheduler:
             st.done = "budget"
 
     @property
-    def open_tasks(self) -> int:
-        return sum(st.open for st in self.states.values())
+    def finished_tasks(self) -> int:
+        """Tasks that will get no more samples: stopped early, given up, or skipped. A task at its
+        budget is not one of them: extend_budget may reopen it, and a count that went down would
+        tell the user progress was lost."""
+        return sum(st.done not in (None, "budget") for st in self.states.values())
 
 
 def sampling_deadline(started: float, budget_s: float, reserve_min_s: float, checkpoint_seconds: float) -> float:

@@ -64,7 +64,7 @@ from typing import Any
 import orjson
 from tqdm import tqdm
 
-from arc_induct.sandbox import FUNCTION_NAMES, normalise, parse_frames, read_frame, write_frame
+from arc_induct.sandbox import FUNCTION_NAMES, FrameReader, normalise, parse_frames, read_frame, write_frame
 from arc_induct.grids import Grid
 from arc_induct.tasks import Task
 
@@ -251,6 +251,7 @@ class _Worker:
             [sys.executable, "-c", ZYGOTE_MAIN, self.workdir, *([] if cpu is None else [str(cpu)])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self._environment(), bufsize=0)
         hello = read_frame(self.proc.stdout.fileno(), time.monotonic() + START_TIMEOUT_S)
+        self.replies = FrameReader(self.proc.stdout.fileno())
         if hello is None:
             raise RuntimeError(f"execution worker {self.index} exited during start-up (see stderr)")
         self.confinement = orjson.loads(hello)
@@ -353,8 +354,8 @@ class _Worker:
         start = time.monotonic()
         try:
             deadline = start + job.timeout + GRACE_S  # it started no earlier than now: the one before is done
-            header = read_frame(self.proc.stdout.fileno(), deadline)
-            data = read_frame(self.proc.stdout.fileno(), deadline)
+            header = self.replies.next(deadline)
+            data = self.replies.next(deadline)
             if header is None or data is None:
                 raise EOFError
             job.future.set_result(assemble(job.task, orjson.loads(header), data))

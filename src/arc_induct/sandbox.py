@@ -81,6 +81,30 @@ def _read_exact(fd: int, n: int, deadline: float | None, eof_ok: bool) -> bytes 
     return bytes(buf)
 
 
+class FrameReader:
+    """Frames from `fd`, reading as many bytes at a time as are there: the pool reads a zygote's
+    answer (two frames written at once) with one poll and one read, not two of each per frame."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd, self.buffer = fd, bytearray()
+
+    def next(self, deadline: float) -> bytes | None:
+        """The next frame; None if the stream ends first; TimeoutError past `deadline`."""
+        while True:
+            if len(self.buffer) >= _FRAME.size:
+                (size,) = _FRAME.unpack_from(self.buffer)
+                if len(self.buffer) >= _FRAME.size + size:
+                    payload = bytes(self.buffer[_FRAME.size:_FRAME.size + size])
+                    del self.buffer[:_FRAME.size + size]
+                    return payload
+            if not _wait_readable(self.fd, deadline):
+                raise TimeoutError
+            chunk = os.read(self.fd, 1 << 20)
+            if not chunk:
+                return None
+            self.buffer += chunk
+
+
 def _wait_readable(fd: int, deadline: float) -> bool:
     poller = select.poll()
     poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)

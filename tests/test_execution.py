@@ -111,6 +111,17 @@ def test_a_programs_own_alarm_kills_only_that_program(pool, task):
     assert pool.run(IDENTITY, task).status == "ok"
 
 
+def test_a_late_alarm_does_not_kill_the_zygote(task):
+    """An alarm that lands after the child it timed has exited (a race the zygote cannot close)
+    is ignored: sent here from outside to idle zygotes, it must not restart them."""
+    with ExecutionPool(2) as p:
+        for pid in p.pids:
+            os.kill(pid, signal.SIGALRM)
+        time.sleep(0.2)
+        assert [p.run(IDENTITY, task).status for _ in range(4)] == ["ok"] * 4
+        assert p.restarts == 0
+
+
 def test_memory_growth_is_stopped_as_memory(task):
     with ExecutionPool(1, Limits(timeout_s=5, memory_mb=300)) as p:
         r = p.run("def transform(grid):\n    hog = []\n    while True:\n        hog.append(bytearray(1 << 24))\n", task)

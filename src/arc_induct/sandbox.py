@@ -392,11 +392,14 @@ class _Deadline(Exception):
 
 
 _waiting = False  # the zygote is in _wait_exit: SIGALRM means the child's time is up
+_zygote_pid = 0  # set by zygote_main
 
 
 def _on_alarm(signum: int, frame: object) -> None:
     if _waiting:
         raise _Deadline
+    if os.getpid() == _zygote_pid:
+        return  # the alarm fired just as the child exited, before it was disarmed: too late to matter
     # In a child (which inherits this handler), a program's own alarm gets the default action.
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGALRM)
@@ -539,6 +542,8 @@ def _warm_up(rounds: int = 20) -> None:
 
 
 def zygote_main(workdir: str, cpu: str | None = None) -> None:
+    global _zygote_pid
+    _zygote_pid = os.getpid()
     # Ctrl-C is for the pool to handle. No PDEATHSIG here: it fires when the *thread* that started us
     # exits; end of stdin is how we learn the pool is gone.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

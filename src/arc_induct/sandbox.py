@@ -414,8 +414,8 @@ def _wait_exit(pid: int, deadline: float) -> bool:
     if left <= 0:
         return False
     _waiting = True
-    signal.setitimer(signal.ITIMER_REAL, left)
     try:
+        signal.setitimer(signal.ITIMER_REAL, left)  # inside the try: a tiny `left` may fire at once
         os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
         _waiting = False  # an alarm from here on is ignored; one before this line means "late"
         return True

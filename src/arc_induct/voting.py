@@ -15,7 +15,7 @@ Covered:
 - Attempt 1 for each test input is the top group's grid; attempt 2 is the best-ranked other
   group whose grid for that input differs (two groups may agree on one input and differ on
   another; repeating a guess would waste the attempt).
-- Rows whose test outputs are missing, errored or invalid (`tasks.grid_fault`) take no part.
+- Rows whose test outputs are missing, errored or invalid (`grids.grid_fault`) take no part.
   A task with no usable program gets no guesses; `submission.build_submission` fills FALLBACK.
 
 Not covered: executing programs (that is `execution`); per-test-input voting across different

@@ -237,6 +237,7 @@ class _Worker:
         self.proc: subprocess.Popen | None = None
         self.confinement: dict[str, bool] = {}
         self.pipe_room = 0  # bytes of jobs that fit in the zygote's stdin pipe at once
+        self.replies: FrameReader | None = None  # the zygote's stdout, read by _answer
         self.waiting = False  # blocked on the pool's queue
         self.ready = threading.Event()
         self.start_error: BaseException | None = None
@@ -392,8 +393,9 @@ def _usable_cpus() -> list[int]:
 
 
 class ExecutionPool:
-    """Runs programs on tasks in `workers` zygote processes (default: all cores). A context manager;
-    submit/run/imap may be called from any thread. Linux only."""
+    """Runs programs on tasks in `workers` zygote processes (default: all usable cores), each pinned
+    to a core of its own unless `pin` is False. A context manager; submit/run/imap may be called
+    from any thread. Linux only."""
 
     def __init__(self, workers: int | None = None, limits: Limits = Limits(), in_flight: int | None = None,
                  pin: bool = True) -> None:

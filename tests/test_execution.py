@@ -308,20 +308,16 @@ def test_memory_stays_bounded_over_many_hostile_programs(task):
     assert after - before < 20_000  # KB: nothing of them stays behind in the pool's processes
 
 
-def _affinity(pid):
-    return os.sched_getaffinity(pid)
-
-
 def test_pinned_zygotes_each_keep_one_core_and_their_children_inherit_it(task):
     cores = sorted(os.sched_getaffinity(0))
     with ExecutionPool(min(2, len(cores))) as p:
-        assert [_affinity(pid) for pid in p.pids] == [{c} for c in cores[:len(p.pids)]]
+        assert [os.sched_getaffinity(pid) for pid in p.pids] == [{c} for c in cores[:len(p.pids)]]
         code = "import os\ndef transform(grid):\n    return [[len(os.sched_getaffinity(0))]]\n"
         assert p.run(code, task).train_outputs[0] == [[1]]
     with ExecutionPool(2, pin=False) as p:
-        assert all(_affinity(pid) == set(cores) for pid in p.pids)
+        assert all(os.sched_getaffinity(pid) == set(cores) for pid in p.pids)
     with ExecutionPool(len(cores) + 1) as p:  # more workers than cores: the scheduler places them
-        assert all(_affinity(pid) == set(cores) for pid in p.pids)
+        assert all(os.sched_getaffinity(pid) == set(cores) for pid in p.pids)
 
 
 def test_result_row_round_trips_through_json(pool, training):

@@ -64,7 +64,7 @@ from typing import Any
 import orjson
 from tqdm import tqdm
 
-from arc_induct.sandbox import FUNCTION_NAMES, FrameReader, normalise, parse_frames, read_frame, write_frame
+from arc_induct.sandbox import FUNCTION_NAMES, FrameReader, normalise, parse_frames, write_frame
 from arc_induct.grids import Grid
 from arc_induct.tasks import Task
 
@@ -251,8 +251,8 @@ class _Worker:
         self.proc = subprocess.Popen(
             [sys.executable, "-c", ZYGOTE_MAIN, self.workdir, *([] if cpu is None else [str(cpu)])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self._environment(), bufsize=0)
-        hello = read_frame(self.proc.stdout.fileno(), time.monotonic() + START_TIMEOUT_S)
         self.replies = FrameReader(self.proc.stdout.fileno())
+        hello = self.replies.next(time.monotonic() + START_TIMEOUT_S)
         if hello is None:
             raise RuntimeError(f"execution worker {self.index} exited during start-up (see stderr)")
         self.confinement = orjson.loads(hello)

@@ -55,41 +55,26 @@ DONE = orjson.dumps(("done",))  # the child's last frame; data not ending with i
 
 def write_frame(fd: int, *payloads: bytes) -> None:
     """Each payload as one frame, all in one write where the pipe takes it."""
-    view = memoryview(b"".join(_FRAME.pack(len(p)) + p for p in payloads))
+    _write_all(fd, b"".join(_FRAME.pack(len(p)) + p for p in payloads))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
 
 
-def read_frame(fd: int, deadline: float | None = None) -> bytes | None:
-    """One frame from `fd`, or None at a clean end of stream; TimeoutError past `deadline`
-    (a time.monotonic() value), EOFError if the stream ends inside a frame."""
-    head = _read_exact(fd, _FRAME.size, deadline, eof_ok=True)
-    return None if head is None else _read_exact(fd, _FRAME.unpack(head)[0], deadline, eof_ok=False)
-
-
-def _read_exact(fd: int, n: int, deadline: float | None, eof_ok: bool) -> bytes | None:
-    buf = bytearray()
-    while len(buf) < n:
-        if deadline is not None and not _wait_readable(fd, deadline):
-            raise TimeoutError
-        chunk = os.read(fd, n - len(buf))
-        if not chunk:
-            if eof_ok and not buf:
-                return None
-            raise EOFError(f"stream ended after {len(buf)} of {n} bytes")
-        buf += chunk
-    return bytes(buf)
-
-
 class FrameReader:
     """Frames from `fd`, reading as many bytes at a time as are there: the pool reads a zygote's
-    answer (two frames written at once) with one poll and one read, not two of each per frame."""
+    answer (two frames written at once) with one poll and one read, not two of each per frame, and
+    the zygote reads a job queued behind the running one along with it."""
 
     def __init__(self, fd: int) -> None:
         self.fd, self.buffer = fd, bytearray()
 
-    def next(self, deadline: float) -> bytes | None:
-        """The next frame; None if the stream ends first; TimeoutError past `deadline`."""
+    def next(self, deadline: float | None = None) -> bytes | None:
+        """The next frame; None if the stream ends first (inside a frame too: the writer died);
+        TimeoutError past `deadline` (a time.monotonic() value; None waits as long as it takes)."""
         while True:
             if len(self.buffer) >= _FRAME.size:
                 (size,) = _FRAME.unpack_from(self.buffer)
@@ -97,7 +82,7 @@ class FrameReader:
                     payload = bytes(self.buffer[_FRAME.size:_FRAME.size + size])
                     del self.buffer[:_FRAME.size + size]
                     return payload
-            if not _wait_readable(self.fd, deadline):
+            if deadline is not None and not _wait_readable(self.fd, deadline):
                 raise TimeoutError
             chunk = os.read(self.fd, 1 << 20)
             if not chunk:
@@ -230,10 +215,8 @@ class _Emitter:
             self.flush()
 
     def flush(self) -> None:
-        view = memoryview(b"".join(self.buffer))
-        self.buffer = []
-        while view:
-            view = view[os.write(self.fd, view):]
+        data, self.buffer = b"".join(self.buffer), []
+        _write_all(self.fd, data)
 
 
 def _compile(code: str) -> tuple[object | None, str | None]:
@@ -572,7 +555,8 @@ def zygote_main(workdir: str, cpu: str | None = None) -> None:
         address_space_mb = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE") >> 20
     write_frame(1, orjson.dumps({"landlock": ruleset is not None, "seccomp": bpf is not None,
                                  "address_space_mb": address_space_mb}))
-    while (frame := read_frame(0)) is not None:
+    jobs = FrameReader(0)
+    while (frame := jobs.next()) is not None:
         header, data = run_job(orjson.loads(frame), workdir, ruleset, bpf)
         write_frame(1, orjson.dumps(header), data)  # one write: one wake-up of the pool's thread
 

@@ -384,14 +384,6 @@ class _Worker:
         return f"signal {-code}" if code < 0 else f"exit status {code}"
 
 
-def _usable_cpus() -> list[int]:
-    """The cores this process may run on (a container's cpuset, taskset), in order."""
-    try:
-        return sorted(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
-        return list(range(os.cpu_count() or 1))
-
-
 class ExecutionPool:
     """Runs programs on tasks in `workers` zygote processes (default: all usable cores), each pinned
     to a core of its own unless `pin` is False. A context manager; submit/run/imap may be called
@@ -399,7 +391,7 @@ class ExecutionPool:
 
     def __init__(self, workers: int | None = None, limits: Limits = Limits(), in_flight: int | None = None,
                  pin: bool = True) -> None:
-        cpus = _usable_cpus()
+        cpus = sorted(os.sched_getaffinity(0))  # the usable cores (cpuset, taskset), in order
         self.workers = workers or len(cpus)
         self.limits = limits
         # With `pin` and no more workers than usable cores, zygote i (and every program it forks)

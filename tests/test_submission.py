@@ -1,4 +1,5 @@
 import os
+import stat
 
 import orjson
 import pytest
@@ -63,3 +64,8 @@ def test_unreadable_submission_names_the_file(tmp_path):
     p.write_text("{")
     with pytest.raises(SubmissionError, match="bad.json: not valid JSON"):
         read_submission(p)
+
+
+def test_the_written_file_is_readable_by_all(tmp_path):
+    path = write_submission(tmp_path / "submission.json", {})
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644

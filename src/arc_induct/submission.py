@@ -112,6 +112,7 @@ def write_json_atomic(path: str | Path, obj: Any) -> Path:
             f.write(orjson.dumps(obj))
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; Kaggle and other readers must be able to read it
         os.replace(tmp, path)
     except BaseException:
         # Only our own temp file is removed; the previous `path` is untouched.

@@ -36,7 +36,7 @@ def prompt_tokens(task: Task) -> int:
 
 def simulate(args: argparse.Namespace) -> dict:
     rng = random.Random(args.seed)
-    cfg = PRESETS["kaggle-4xL4"]
+    cfg = PRESETS["kaggle"]
     base = load_tasks("arc-agi-2/evaluation")
     tasks = [Task(f"{t.id}-{k}", t.train, t.test_inputs) for k in range(2) for t in base][: args.tasks]
     lengths = {t.id: prompt_tokens(t) for t in tasks}
@@ -124,7 +124,7 @@ def simulate(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--hours", type=float, default=PRESETS["kaggle-4xL4"].budget_s / 3600)
+    p.add_argument("--hours", type=float, default=PRESETS["kaggle"].budget_s / 3600)
     p.add_argument("--tasks", type=int, default=240)
     p.add_argument("--replicas", type=int, default=4)
     p.add_argument("--prefill-tps", type=float, default=4000.0, help="prompt tokens/s of one replica")

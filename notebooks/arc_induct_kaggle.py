@@ -110,9 +110,9 @@ if steps.ok:
         elif importlib.util.find_spec("arc_induct") is None:
             chosen = kaggle.choose_wheel_set(kaggle.find_wheel_sets(where), None, where)
             print(kaggle.pip_install_offline(chosen.path, "arc_induct"))
+        importlib.invalidate_caches()  # what pip just installed must be found in this kernel
         if importlib.util.find_spec("vllm") is None:
             raise kaggle.KaggleError("vLLM is not installed: on the CPU, install vLLM for CPUs first (see the README)")
-        importlib.invalidate_caches()
         import arc_induct
 
         print(f"arc_induct {arc_induct.__version__} from {Path(arc_induct.__file__).parent}")

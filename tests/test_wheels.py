@@ -134,7 +134,7 @@ def test_help_explains_every_set():
 def test_both_cuda_sets_resolve_for_cp312_each_for_its_cuda_major():
     """The two CUDA flavours resolved against the registry for Kaggle's Python, nothing downloaded
     (pip --dry-run reads metadata): cu12 pins a torch built for CUDA 12, cu13 one for CUDA 13.
-    Costs ~1.5 min of network (both resolve at once); deselect with -m "not registry"."""
+    Costs 1.5-3.5 min of network (both at once; 201 s on a loaded 2-core machine); -m "not registry" skips it."""
     platforms = wheelhouse.manylinux_platforms(wheelhouse.DEFAULT_GLIBC)
     with concurrent.futures.ThreadPoolExecutor(2) as ex:
         plans = dict(zip(wheelhouse.FLAVOURS, ex.map(lambda f: wheelhouse.plan(f, "3.12", platforms), wheelhouse.FLAVOURS)))

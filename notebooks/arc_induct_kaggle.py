@@ -57,6 +57,7 @@ import time
 from pathlib import Path
 
 NOTEBOOK_START = time.monotonic()
+# notebooks/build.py puts the text of arc_induct/grids.py and kaggle.py in place of the next line.
 from arc_induct import kaggle
 
 PATHS = kaggle.KagglePaths(Path(KAGGLE_ROOT))

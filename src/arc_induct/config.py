@@ -48,7 +48,7 @@ class RunConfig:
     reserve_min_s: float = 5.0  # always kept back for the final vote and write
     checkpoint_every_s: float = 120.0
     seed: int = 0
-    progress_every_s: float | None = None  # progress line at most this often; None: tqdm's default (terminals)
+    progress_every_s: float = 1.0  # at most one progress line this often (off a terminal each one is kept)
 
     # --- each stage's own section
     serving: ServingConfig = field(default_factory=ServingConfig)

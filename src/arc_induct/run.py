@@ -168,8 +168,8 @@ async def sample_until_done(ctx: Context) -> None:
     slots = max(1, cfg.routing.in_flight_per_replica * max(1, len(getattr(ctx.backend, "endpoints", [None]))))
     inflight: dict[asyncio.Task, WorkItem] = {}
     # Off a terminal (a notebook, a log file) every refresh is a new line: progress_every_s bounds them.
-    every = {} if cfg.progress_every_s is None else {"mininterval": cfg.progress_every_s, "miniters": 0}
-    bar = tqdm(total=len(ctx.tasks), desc="tasks done", unit="task", dynamic_ncols=True, **every)
+    bar = tqdm(total=len(ctx.tasks), desc="tasks done", unit="task", dynamic_ncols=True,
+               mininterval=cfg.progress_every_s, miniters=0)
     counts = {"attempts": 0, "programs": 0, "train_ok": 0}
     next_checkpoint = time.monotonic() + cfg.checkpoint_every_s
     try:

@@ -14,7 +14,7 @@ def _report(tmp_path, tasks, attempts, answers):
     sub = tmp_path / "submission.json"
     write_submission(sub, build_submission(tasks, answers))
     return build_report(dataset="arc-agi-1/evaluation", backend="replay", tasks=tasks, attempts=attempts,
-                        outcomes=["early_stop", None, "gave_up"], threshold=0.75, failed_requests=1, checkpoints=2,
+                        outcomes=["early_stop", None, "gave_up"], threshold=0.75, failures={"http_5xx": 1}, checkpoints=2,
                         sampling_seconds=30.0, total_seconds=40.0, budget_seconds=60.0, submission=sub,
                         notes=("a note",))
 

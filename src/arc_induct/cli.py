@@ -114,7 +114,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     })
     report = run_job(cfg)
     print(report.text())
-    return 0
+    return 0 if report.error is None else 1  # nothing sampled (no replica up, every request failed)
 
 
 def cmd_execute(args: argparse.Namespace) -> int:

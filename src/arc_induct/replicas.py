@@ -184,22 +184,12 @@ class Replicas:
         try:
             for s in self._servers:
                 self._launch(s)
-            failed = self._wait_started(self._servers, cfg.startup_timeout_s)
-            for s, why in failed:
-                # A fresh port: the old one may be why it failed (another process took it).
-                log.warning("replica %d did not start (%s); retrying once; log %s ends with:\n%s",
-                            s.index, why, s.log_path, log_tail(s.log_path))
-                s.port = free_ports(1, cfg.host)[0]
-                self._launch(s)
-            failed = self._wait_started([s for s, _ in failed], cfg.startup_timeout_s)
-            for s, why in failed:
-                log.warning("replica %d did not start twice (%s); going on without it, the watchdog keeps "
-                            "trying; log %s ends with:\n%s", s.index, why, s.log_path, log_tail(s.log_path))
+            failed = self._wait_started()
             self.startup_failures = [f"replica {s.index} did not start, twice ({why}); log {s.log_path}"
                                      for s, why in failed]
             if len(failed) == len(self._servers):
                 s, why = failed[-1]
-                raise StartupError(f"no replica started ({'; '.join(self.startup_failures)}); "
+                raise StartupError(f"no replica started: {'; '.join(self.startup_failures)}\n"
                                    f"log {s.log_path} ends with:\n{log_tail(s.log_path)}")
         except BaseException:  # includes Ctrl-C during the long startup: never leave servers behind
             self.stop()
@@ -208,25 +198,42 @@ class Replicas:
         self._watchdog.start()
         return self
 
-    def _wait_started(self, servers: list[_Server], timeout_s: float) -> list[tuple[_Server, str]]:
-        """Wait until each server is healthy or has failed; the failed ones, with why. One not
-        healthy in time is killed, so that the watchdog sees it dead and starts it again."""
-        deadline = time.monotonic() + timeout_s
-        pending, failed = list(servers), []
+    def _wait_started(self) -> list[tuple[_Server, str]]:
+        """Wait until each server is healthy or has failed twice; the failed ones, with why.
+
+        A server that exits, or is not healthy within startup_timeout_s (then it is killed), is
+        launched again at once on a fresh port (the old one may be why it failed: another process
+        took it), its log tail shown; after a second failure the run goes on without it."""
+        timeout = self.config.startup_timeout_s
+        since = {s.index: time.monotonic() for s in self._servers}
+        tries = {s.index: 1 for s in self._servers}
+        pending, failed = list(self._servers), []
         while pending:
             for s in list(pending):
                 if s.proc is not None and s.proc.poll() is not None:
-                    failed.append((s, f"exited with status {s.proc.returncode}"))
-                    pending.remove(s)
+                    why = f"exited with status {s.proc.returncode}"
                 elif http_ok(f"http://{self.config.host}:{s.port}/health"):
                     pending.remove(s)
-            if pending and time.monotonic() > deadline:
-                _kill_groups([s.proc for s in pending if s.proc is not None])
-                failed += [(s, f"not healthy after {timeout_s:.0f} s") for s in pending]
-                pending = []
+                    continue
+                elif time.monotonic() - since[s.index] > timeout:
+                    _kill_groups([s.proc])
+                    why = f"not healthy after {timeout:.0f} s"
+                else:
+                    continue
+                if tries[s.index] == 1:
+                    log.warning("replica %d did not start (%s); retrying once; log %s ends with:\n%s",
+                                s.index, why, s.log_path, log_tail(s.log_path))
+                    s.port = free_ports(1, self.config.host)[0]
+                    self._launch(s)
+                    since[s.index], tries[s.index] = time.monotonic(), 2
+                else:
+                    log.warning("replica %d did not start twice (%s); going on without it, the watchdog keeps "
+                                "trying; log %s ends with:\n%s", s.index, why, s.log_path, log_tail(s.log_path))
+                    failed.append((s, why))
+                    pending.remove(s)
             if pending:
                 time.sleep(0.5)
-        return sorted(failed, key=lambda f: f[0].index)
+        return failed
 
     def command(self, port: int) -> list[str]:
         cfg = self.config

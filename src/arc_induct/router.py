@@ -213,7 +213,7 @@ class Router:
         self.down_until = [0.0] * len(self.endpoints)   # monotonic time a failed endpoint rests until
         self.strikes = [0] * len(self.endpoints)        # consecutive failures: the rest doubles each time
         self.sent = [0] * len(self.endpoints)           # requests sent per endpoint (for reports)
-        self.failures = 0                               # attempts that were retried
+        self.failures = 0                               # attempts re-sent after a failed one
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._record = open(record, "ab") if record else None
         self._session: aiohttp.ClientSession | None = None
@@ -264,6 +264,7 @@ class Router:
         body, last_error, cause, avoid = self.payload(req), "", "unreachable", -1
         for attempt in range(cfg.retries + 1):
             if attempt:  # back off before a retry (never after the last failure: it raises at once)
+                self.failures += 1
                 await asyncio.sleep(min(cfg.max_backoff_s, cfg.backoff_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1))
             i = self.pick(req.task_id, req.n, avoid)
             t0 = time.monotonic()
@@ -286,7 +287,6 @@ class Router:
             if status:
                 last_error = f"HTTP {status}: {str(data)[:300]}"
                 cause = {408: "timeout", 429: "rate_limited"}.get(status, "http_5xx")
-            self.failures += 1
             self.down_until[i] = time.monotonic() + min(60.0, cfg.down_s * 2 ** self.strikes[i])
             self.strikes[i] += 1
             avoid = i  # re-send elsewhere: the replica may be dead (the watchdog restarts it)
@@ -321,23 +321,29 @@ class Router:
 class ReplayBackend:
     """Serves completions recorded by `Router(record=...)`: same `complete` coroutine, no server.
 
-    Looked up by (task_id, index); a recorded prompt that differs from the request's is an
-    error unless check_prompt=False, because then the replay would not be what was asked for.
-    A request past a task's last recording fails as `replay_exhausted` (the run closes the task);
-    one missing between recordings (a request that failed while recording) as `replay_missing`."""
+    Looked up by sample: a recorded request (task_id, index, texts) holds attempts index,
+    index + 1, ...; a request gets the recorded samples from its first index on, up to n (so a
+    replay serves every recorded sample even when the budget splits requests differently than the
+    recording did). A recorded prompt that differs from the request's is an error unless
+    check_prompt=False, because then the replay would not be what was asked for. A request past a
+    task's last recording fails as `replay_exhausted` (the run closes the task); one missing
+    between recordings (a request that failed while recording) as `replay_missing`."""
+
+    failures = 0  # nothing is ever re-sent (the Router counts its retries here)
 
     def __init__(self, path: Path, check_prompt: bool = True) -> None:
         self.path, self.check_prompt = Path(path), check_prompt
-        self.rows: dict[tuple[str, int], dict] = {}
+        self.samples: dict[tuple[str, int], tuple[str, dict]] = {}  # (task_id, attempt index) -> text, its row
         self.ends: dict[str, int] = {}  # per task: one past the last recorded attempt index
         try:
             for lineno, row in read_jsonl(self.path):
-                key = (row.get("task_id"), row.get("index"))
-                if not isinstance(key[0], str) or type(key[1]) is not int or not isinstance(row.get("texts"), list):
+                task_id, index, texts = row.get("task_id"), row.get("index"), row.get("texts")
+                if not isinstance(task_id, str) or type(index) is not int or not isinstance(texts, list):
                     raise RouterError(f"{self.path}: line {lineno}: not a recorded completion "
                                       f"(needs task_id, an integer index and a list of texts)", "replay_file")
-                self.rows[key] = row
-                self.ends[key[0]] = max(self.ends.get(key[0], 0), key[1] + max(1, len(row["texts"])))
+                for j, text in enumerate(texts):
+                    self.samples[(task_id, index + j)] = (text, row)
+                self.ends[task_id] = max(self.ends.get(task_id, 0), index + len(texts))
         except JsonlError as e:
             raise RouterError(str(e), "replay_file") from None
 
@@ -351,16 +357,19 @@ class ReplayBackend:
         return 0.0  # a file is always there
 
     async def complete(self, req: CompletionRequest) -> Completion:
-        row = self.rows.get((req.task_id, req.index))
-        if row is None:
+        got = []
+        while len(got) < req.n and (req.task_id, req.index + len(got)) in self.samples:
+            got.append(self.samples[(req.task_id, req.index + len(got))])
+        if not got:
             exhausted = req.index >= self.ends.get(req.task_id, 0)
             raise RouterError(f"{self.path}: no recorded completion for task {req.task_id} attempt {req.index}"
                               + (" (its recordings are exhausted)" if exhausted else ""),
                               "replay_exhausted" if exhausted else "replay_missing")
-        if self.check_prompt and row.get("prompt_hash") not in (None, prompt_hash(req.prompt)):
+        if self.check_prompt and any(row.get("prompt_hash") not in (None, prompt_hash(req.prompt)) for _, row in got):
             raise RouterError(f"{self.path}: task {req.task_id} attempt {req.index} was recorded "
                               f"for a different prompt", "replay_mismatch")
-        return Completion(task_id=req.task_id, index=req.index, texts=tuple(row["texts"]),
+        row = got[0][1]
+        return Completion(task_id=req.task_id, index=req.index, texts=tuple(text for text, _ in got),
                           endpoint=str(row.get("endpoint", "replay")), seconds=float(row.get("seconds", 0.0)),
                           prompt_tokens=int(row.get("prompt_tokens", 0)),
                           completion_tokens=int(row.get("completion_tokens", 0)))

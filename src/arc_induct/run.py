@@ -154,7 +154,7 @@ def run_job(cfg: RunConfig) -> Report:
         except StartupError as e:
             # No replica came up (each was tried twice): the fallback submission stands, and the
             # report and the exit status say why instead of a traceback that loses the report.
-            error = f"no replica started, so nothing was sampled; {e}".splitlines()[0]
+            error = str(e).splitlines()[0] + "; nothing was sampled, the submission is the fallback"
             log.error("%s", e)
             ctx.ended = "never started: no replica came up"
         if ctx.backend is not None:

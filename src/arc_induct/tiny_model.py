@@ -116,5 +116,5 @@ def is_tiny_model(folder: Path) -> bool:
         config = json.loads((Path(folder) / "config.json").read_text())
     except (OSError, ValueError):
         return False
-    return (config.get("hidden_size"), config.get("num_hidden_layers"), config.get("vocab_size")) == (
-        HIDDEN, LAYERS, VOCAB)
+    shape = ("hidden_size", "intermediate_size", "num_hidden_layers", "head_dim")
+    return tuple(config.get(k) for k in shape) == (HIDDEN, INTERMEDIATE, LAYERS, HEAD_DIM)

@@ -4,17 +4,20 @@ Covered: attempts per task, the share of samples that became programs, ran clean
 on every train pair or were hard-coded; early stops, give-ups and tasks left open; failed
 requests by cause; why sampling ended (and, when the run could not sample at all, why: the CLI
 then exits non-zero); throughput; the share of the budget spent sampling; the score when the
-dataset has solutions.
+dataset has solutions. `FailureLog`: the run's failed requests, counted by cause for the report
+and logged at most once per cause per interval.
 Not covered: anything not derivable from the store, the scheduler and the submission file.
 """
 
 from __future__ import annotations
 
+import logging
 import statistics
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -22,6 +25,45 @@ from arc_induct.scoring import score_submission
 from arc_induct.store import Attempt
 from arc_induct.submission import read_submission
 from arc_induct.tasks import Task
+
+if TYPE_CHECKING:
+    from arc_induct.router import RouterError
+
+log = logging.getLogger("arc_induct.run")
+
+
+class FailureLog:
+    """Failed requests by cause: each one counted for the report, but logged at most once per cause
+    per `interval_s` (the first at once, later ones as one line with their count and the last
+    message), so a backend that fails a thousand times a second cannot flood the log."""
+
+    def __init__(self, interval_s: float = 30.0) -> None:
+        self.interval_s = interval_s
+        self.counts: Counter[str] = Counter()
+        self._unlogged: Counter[str] = Counter()
+        self._last: dict[str, str] = {}
+        self._logged_at: dict[str, float] = {}
+
+    def add(self, error: RouterError, now: float) -> None:
+        self.counts[error.cause] += 1
+        self._unlogged[error.cause] += 1
+        self._last[error.cause] = str(error)
+        if error.cause not in self._logged_at:
+            self._emit(error.cause, now)
+
+    def flush(self, now: float, final: bool = False) -> None:
+        for cause in list(self._unlogged):
+            if final or now - self._logged_at[cause] >= self.interval_s:
+                self._emit(cause, now)
+
+    def _emit(self, cause: str, now: float) -> None:
+        n = self._unlogged.pop(cause)
+        if cause in self._logged_at:
+            log.warning("%d requests failed (%s) in the last %.0f s; the last: %s",
+                        n, cause, now - self._logged_at[cause], self._last[cause])
+        else:
+            log.warning("request failed (%s): %s", cause, self._last[cause])
+        self._logged_at[cause] = now
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ import logging
 import signal
 import threading
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ from arc_induct.execution import ExecutionPool
 from arc_induct.extraction import extract_program
 from arc_induct.prompts import first_prompt, prompt_hash, prompt_length, refine_prompt, render
 from arc_induct.replicas import Replicas, StartupError
-from arc_induct.report import Report, build_report
+from arc_induct.report import FailureLog, Report, build_report
 from arc_induct.router import CompletionRequest, RouterError
 from arc_induct.scheduler import Scheduler, WorkItem, sampling_deadline
 from arc_induct.store import Attempt, AttemptStore, read_attempts
@@ -47,40 +46,6 @@ log = logging.getLogger("arc_induct.run")
 
 TINY_MODEL_NOTE = ("the model is a tiny random network made locally; its text is noise, so no program is "
                    "expected and the score is expected to be 0.")
-
-
-class FailureLog:
-    """Failed requests by cause: each one counted for the report, but logged at most once per cause
-    per `interval_s` (the first at once, later ones as one line with their count and the last
-    message), so a backend that fails a thousand times a second cannot flood the log."""
-
-    def __init__(self, interval_s: float = 30.0) -> None:
-        self.interval_s = interval_s
-        self.counts: Counter[str] = Counter()
-        self._unlogged: Counter[str] = Counter()
-        self._last: dict[str, str] = {}
-        self._logged_at: dict[str, float] = {}
-
-    def add(self, error: RouterError, now: float) -> None:
-        self.counts[error.cause] += 1
-        self._unlogged[error.cause] += 1
-        self._last[error.cause] = str(error)
-        if error.cause not in self._logged_at:
-            self._emit(error.cause, now)
-
-    def flush(self, now: float, final: bool = False) -> None:
-        for cause in list(self._unlogged):
-            if final or now - self._logged_at[cause] >= self.interval_s:
-                self._emit(cause, now)
-
-    def _emit(self, cause: str, now: float) -> None:
-        n = self._unlogged.pop(cause)
-        if cause in self._logged_at:
-            log.warning("%d requests failed (%s) in the last %.0f s; the last: %s",
-                        n, cause, now - self._logged_at[cause], self._last[cause])
-        else:
-            log.warning("request failed (%s): %s", cause, self._last[cause])
-        self._logged_at[cause] = now
 
 
 @dataclass
@@ -172,14 +137,15 @@ def run_job(cfg: RunConfig) -> Report:
                 # before the traceback surfaces.
                 sampling_seconds = time.monotonic() - sampling_started
                 checkpoint(ctx)
-    failures = dict(ctx.failures.counts)
-    if error is None and ctx.new_attempts == 0 and sum(n for c, n in failures.items() if c != "replay_exhausted"):
-        error = "every request failed, so nothing was sampled: " + ", ".join(f"{c} {n}" for c, n in failures.items())
+    failures, resent = dict(ctx.failures.counts), ctx.backend.failures if ctx.backend else 0
+    if error is None and ctx.new_attempts == 0 and (resent or any(c != "replay_exhausted" for c in failures)):
+        error = (f"no request succeeded, so nothing was sampled: {sum(failures.values())} failed "
+                 f"({', '.join(f'{c} {n}' for c, n in failures.items()) or 'none yet'}), {resent} re-sent")
     report = build_report(
         dataset=cfg.dataset, backend=cfg.backend, tasks=chosen,
         attempts=(a for a in read_attempts(store.path) if a.task_id in ballots),
         outcomes=[st.done for st in scheduler.states.values()], threshold=cfg.scheduling.hardcoded_threshold,
-        failures=failures, resent_requests=getattr(ctx.backend, "failures", 0), ended=ctx.ended, error=error,
+        failures=failures, resent_requests=resent, ended=ctx.ended, error=error,
         checkpoints=ctx.checkpoints, sampling_seconds=sampling_seconds,
         total_seconds=time.monotonic() - started, budget_seconds=cfg.budget_s, submission=cfg.submission_path,
         notes=tuple(notes))

@@ -216,10 +216,10 @@ class Replicas:
                     pending.remove(s)
                     continue
                 elif time.monotonic() - since[s.index] > timeout:
-                    _kill_groups([s.proc])
                     why = f"not healthy after {timeout:.0f} s"
                 else:
                     continue
+                _kill_groups([s.proc])  # what is left of it: a hung server, an orphaned engine process
                 if tries[s.index] == 1:
                     log.warning("replica %d did not start (%s); retrying once; log %s ends with:\n%s",
                                 s.index, why, s.log_path, log_tail(s.log_path))
@@ -227,8 +227,8 @@ class Replicas:
                     self._launch(s)
                     since[s.index], tries[s.index] = time.monotonic(), 2
                 else:
-                    log.warning("replica %d did not start twice (%s); going on without it, the watchdog keeps "
-                                "trying; log %s ends with:\n%s", s.index, why, s.log_path, log_tail(s.log_path))
+                    log.warning("replica %d did not start twice (%s); going on without it (the watchdog starts it "
+                                "again later); log %s ends with:\n%s", s.index, why, s.log_path, log_tail(s.log_path))
                     failed.append((s, why))
                     pending.remove(s)
             if pending:

@@ -58,11 +58,12 @@ class FailureLog:
 
     def _emit(self, cause: str, now: float) -> None:
         n = self._unlogged.pop(cause)
+        level = logging.INFO if cause == "replay_exhausted" else logging.WARNING  # how a replay ends
         if cause in self._logged_at:
-            log.warning("%d requests failed (%s) in the last %.0f s; the last: %s",
-                        n, cause, now - self._logged_at[cause], self._last[cause])
+            log.log(level, "%d requests failed (%s) in the last %.0f s; the last: %s",
+                    n, cause, now - self._logged_at[cause], self._last[cause])
         else:
-            log.warning("request failed (%s): %s", cause, self._last[cause])
+            log.log(level, "request failed (%s): %s", cause, self._last[cause])
         self._logged_at[cause] = now
 
 

@@ -360,8 +360,9 @@ def test_a_replica_killed_mid_run_costs_the_run_no_request(tmp_path, cpu_replica
     the run keeps sampling to its deadline, and the watchdog brings replica 1 back."""
     import threading
 
-    cfg = live_config(tmp_path, cpu_replicas, tiny_model, budget_s=25, max_tasks=4,
-                      **{"scheduling.max_samples_per_task": 400, "sampling.max_tokens": 64})
+    cfg = live_config(tmp_path, cpu_replicas, tiny_model, budget_s=25, max_tasks=4,  # no give-up: sample to the end
+                      **{"scheduling.max_samples_per_task": 400, "scheduling.give_up_after": 10**6,
+                         "sampling.max_tokens": 64})
     store, restarts = cfg.out / "attempts.jsonl", cpu_replicas.restarts[1]
 
     def kill_when_sampling():
@@ -414,7 +415,7 @@ def test_a_replica_that_fails_to_start_twice_leaves_the_run_to_the_other(tmp_pat
 
     cfg = RunConfig.preset("cpu-smoke", {
         "model": model, "out": tmp_path / "run", "max_tasks": 2, "budget_s": 15, "reserve_min_s": 2,
-        "sampling.max_tokens": 48, "execution.workers": 1})
+        "sampling.max_tokens": 48, "execution.workers": 1, "scheduling.give_up_after": 10**6})
     killer = threading.Thread(target=kill_the_second_server_twice)
     killer.start()
     try:

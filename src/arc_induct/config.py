@@ -112,9 +112,11 @@ def _replace_path(obj: Any, path: list[str], value: Any, key: str) -> Any:
 
 PRESETS: dict[str, RunConfig] = {
     # Runs anywhere in a few minutes: every stage real, the model random (unless --model), the score
-    # expected 0. Its budget counts from the start of sampling: two CPU replicas take 45 s to start
-    # on a quiet 2-core machine and over 2 minutes on a loaded one, and a dry run that spent its
-    # budget waiting for them would show nothing; counted this way it samples 150 s either way.
+    # expected 0. It samples for its whole budget, counted from the start of sampling: two CPU
+    # replicas take 45 s to start on a quiet 2-core machine and 2 minutes on a loaded one, and a dry
+    # run that spent its budget waiting for them would show nothing. It never gives up on a task:
+    # the random model's noise would make every task give up within a minute or so and end the run
+    # long before its budget.
     "cpu-smoke": RunConfig(
         max_tasks=4,
         out=Path("runs/cpu-smoke"),
@@ -122,7 +124,7 @@ PRESETS: dict[str, RunConfig] = {
         budget_from="sampling",
         serving=ServingConfig(replicas=2, gpu_memory_utilization=0.1, enforce_eager=True),
         sampling=SamplingConfig(max_tokens=256),
-        scheduling=SchedulerConfig(max_samples_per_task=8),
+        scheduling=SchedulerConfig(max_samples_per_task=8, give_up_after=1_000_000),
     ),
     # ARC Prize 2025 on Kaggle: 4 L4 GPUs, one FP8 replica each, 12 h minus a margin.
     "kaggle-4xL4": RunConfig(

@@ -230,7 +230,8 @@ async def sample_until_done(ctx: Context) -> None:
                 break
             # The one wait of the loop, bounded so the signal, the deadline and checkpoints are
             # seen on time: it ends when a request comes back, a rest is over or a second passed.
-            timeout = min(1.0, ctx.stop_at - now, next_checkpoint - now, rest or 1.0, (wake or now + 1.0) - now)
+            timeout = min(1.0, ctx.stop_at - now, next_checkpoint - now, rest or 1.0,
+                          wake - now if wake is not None else 1.0)
             timeout = max(0.001, timeout)
             done: set[asyncio.Task] = set()
             if inflight:

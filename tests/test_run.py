@@ -346,10 +346,11 @@ def test_a_dead_endpoint_costs_time_not_cpu(tmp_path, capfd):
     from arc_induct.replicas import free_ports
 
     dead = f"http://127.0.0.1:{free_ports(1)[0]}"
-    cfg = failing_config(tmp_path, dead, **{"routing.retries": 1, "routing.backoff_s": 0.1})
+    cfg = failing_config(tmp_path, dead, checkpoint_every_s=2, **{"routing.retries": 1, "routing.backoff_s": 0.1})
     report, wall, cpu, log_bytes = measured_run(cfg, capfd)
     assert_quiet_and_valid(cfg, "arc-agi-1/evaluation", report, wall, cpu, log_bytes)
     assert report.ended == "the deadline" and report.attempts == 0
+    assert report.checkpoints >= 1 + 3 + 1  # while it waits, checkpoints stay on schedule (every 2 s of ~7)
     assert set(report.failures) == {"unreachable"} and report.failed_requests <= 40
     assert report.resent_requests >= 1 and "unreachable" in report.error and "re-sent" in report.error
 

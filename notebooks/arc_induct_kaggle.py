@@ -148,6 +148,8 @@ if steps.ok:
             kaggle.check_fits(model, GPUS, config.serving.gpu_memory_utilization)
         print(config)
         report = run_job(config)
+        if report.error:  # nothing was sampled (no replica started, every request failed): a failed step
+            raise kaggle.KaggleError(report.error)
     if "run" in steps.failed:  # vLLM's own output is only in these files
         from arc_induct.replicas import log_tail
 

@@ -190,4 +190,5 @@ def test_the_kaggle_presets_hard_code_no_competition_and_the_rehearsal_runs_on_t
     assert "/kaggle/input" not in str(kaggle_cfg.dataset) and kaggle_cfg.serving.kv_cache_dtype == "fp8_e4m3"
     assert kaggle_cfg.progress_every_s == 60
     assert rehearsal.serving.gpus == 0 and rehearsal.serving == PRESETS["cpu-smoke"].serving
+    assert rehearsal.budget_from == "start" and not rehearsal.scheduling.extend_budget  # ends when tasks are done
     assert (rehearsal.budget_s, rehearsal.progress_every_s) == (kaggle_cfg.budget_s, kaggle_cfg.progress_every_s)

@@ -206,10 +206,10 @@ def test_rehearsal_on_cpu_replicas_answers_every_sample_id(tmp_path):
     assert "check run (KAGGLE_IS_COMPETITION_RERUN not set" in text and "2 tasks" in text
     assert "failed steps: none" in text and "no report" not in text
     assert "INFO arc_induct" in text  # the library's INFO lines reach the notebook
-    # The progress line comes once a minute (the kaggle presets), plus the first and the last:
-    # refreshed on every turn of the loop it would be one line a second or more.
+    # The progress line comes once a minute (the kaggle presets), besides the bar's first line, the
+    # loop's first turn and the last: at the default of one a second it would be one more a second.
     sampling_s = float(re.search(r"over (\d+) s sampling", text).group(1))
-    assert text.count("tasks done:") <= 2 + sampling_s / 60, text.count("tasks done:")
+    assert text.count("tasks done:") <= 3 + sampling_s / 60, (text.count("tasks done:"), sampling_s)
     assert "valid for all 4 task ids" in text
     assert (tmp_path / "working" / "tiny-model" / "config.json").is_file()
     assert_valid_for_every_sample_id(tmp_path)

@@ -37,6 +37,12 @@ RESTATED = {
     "68b16354": "def transform(x):\n\n    return x[::-1]",
     "74dd1130": "def transform(m):\n    return [list(col) for col in zip(*m)]",
 }
+ALTERNATIVE = {  # another right program for each: a second correct row, not a duplicate
+    "3c9b0459": "def transform(grid):\n    return [row[::-1] for row in grid[::-1]]",
+    "67a3c6ac": "def transform(grid):\n    return [list(reversed(r)) for r in grid]",
+    "68b16354": "def transform(grid):\n    return list(reversed(grid))",
+    "74dd1130": "import numpy as np\n\ndef transform(grid):\n    return np.array(grid).T.tolist()",
+}
 SHIFT = "def transform(grid):\n    return [[(v + 1) % 10 for v in row] for row in grid]"
 SHIFT_RENAMED = "def transform(rows):\n    # shift every colour by one\n    return [[(c + 1) % 10 for c in r] for r in rows]"
 IDENTITY = "def transform(grid):\n    return grid"
@@ -55,7 +61,7 @@ def recording(path, folder):
             partial = f"def transform(grid):\n    return {first.output!r} if grid == {first.input!r} else grid"
             table = {repr(p.input): p.output for p in tasks[tid].train}
             hardcoded = f"TABLE = {table!r}\n\ndef transform(grid):\n    return TABLE.get(repr(grid), grid)"
-            texts = [partial, SHIFT, good, RESTATED[tid], good, SHIFT_RENAMED, IDENTITY, hardcoded]
+            texts = [partial, SHIFT, good, RESTATED[tid], ALTERNATIVE[tid], SHIFT_RENAMED, IDENTITY, hardcoded]
             for k in range(0, 8, 2):
                 row = {"task_id": tid, "index": k, "texts": [block(t) for t in texts[k:k + 2]], "endpoint": "replay",
                        "seconds": 0.0, "prompt_tokens": 0, "completion_tokens": 0}
@@ -158,9 +164,9 @@ def test_programs_are_deduplicated_after_normalising_and_capped(exported, run_di
     # Each task's solution and its restatement are one program: one correct row per task, and the
     # restatement (and the same program refined into) counted as duplicates.
     correct = [m for _, m in rows if m["kind"] == "correct"]
-    assert sorted(m["source_task"] for m in correct) == sorted(SOLUTIONS)
-    assert manifest["dropped"]["correct"]["duplicate after normalising"] >= 4
-    assert manifest["dropped"]["relabelled"]["trivial: every output equal to its input"] >= 4
+    assert sorted(m["source_task"] for m in correct) == sorted(2 * list(SOLUTIONS))  # the solution, the alternative
+    assert manifest["dropped"]["correct"]["duplicate after normalising"] == 4
+    assert manifest["dropped"]["relabelled"]["trivial: an output equal to its input"] >= 4
     assert manifest["dropped"]["correct"]["wrong on a test pair"] >= 4  # the lookup tables
     capped = export(run_dir, str(four_tasks), tmp_path / "capped", ExportConfig(max_per_task=1, workers=2))
     per_task = capped["per_task"]["rows"]
@@ -170,7 +176,7 @@ def test_programs_are_deduplicated_after_normalising_and_capped(exported, run_di
 
 def test_normalising_drops_comments_docstrings_layout_and_local_names_only():
     for tid in SOLUTIONS:
-        assert normalise(SOLUTIONS[tid]) == normalise(RESTATED[tid])
+        assert normalise(SOLUTIONS[tid]) == normalise(RESTATED[tid]) != normalise(ALTERNATIVE[tid])
     assert normalise(SHIFT) == normalise(SHIFT_RENAMED)
     assert normalise(SOLUTIONS["68b16354"]) != normalise(IDENTITY)
     # Module-level names, builtins and attributes are part of what a program does: kept.

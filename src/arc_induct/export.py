@@ -6,7 +6,7 @@ execute` writes) against the dataset it was run on:
   when the dataset has test outputs) and not judged hard-coded (`Attempt.is_general`).
 - `relabelled` (hindsight relabelling): a general program that ran cleanly on every input of a task
   but is wrong becomes right for a new task with the same inputs and its own outputs as targets.
-  Skipped when the new task would be trivial (every output the same grid, every output equal to
+  Skipped when the new task would be trivial (every output the same grid, any output equal to
   its input, or every output one colour) or when its train outputs are the task's own (the prompt
   shows only train pairs and test inputs, so it would be the task's prompt with a wrong answer).
 - `refinements`: the refinement prompt of a parent (its program and feedback) -> the child
@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import ast
 import builtins
+import dataclasses
 import hashlib
 import importlib.metadata
 import statistics
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,19 +76,22 @@ class ExportConfig:
 
 @dataclass(frozen=True)
 class Row:
-    """One training example before it is written: `target` is the task `code` must solve exactly."""
+    """One training example before it is written: `code` must solve `target` exactly (a refinement:
+    reach `accuracy` on it). The prompt is rendered only for rows that are kept."""
 
     kind: str
     source_task: str  # the dataset's task: the split and the cap go by it
     index: int  # the attempt whose program is the answer
-    parent: int | None
-    prompt: Prompt
     code: str
     answer: str  # the assistant message
     target: Task
     key: Any  # the dedup key
-    expected_hash: frozenset[str]  # prompt hashes the run stored for this prompt (empty: unknown)
-    accuracy: float = 1.0  # train accuracy the target must reproduce (refinements: the child's)
+    parent: Attempt | None = None  # refinements: the attempt refined
+    sent: frozenset[str] = frozenset()  # hashes of the prompts the run sent for this prompt (empty: none)
+    accuracy: float = 1.0
+
+    def prompt(self) -> Prompt:
+        return refine_prompt(self.target, self.parent) if self.parent else first_prompt(self.target)
 
 
 def normalise(code: str) -> str:
@@ -181,8 +185,8 @@ def _is_right(a: Attempt, task: Task) -> bool:
 def _trivial(inputs: list, outputs: list) -> str | None:
     if all(o == outputs[0] for o in outputs):
         return "trivial: every output the same grid"
-    if all(o == i for i, o in zip(inputs, outputs)):
-        return "trivial: every output equal to its input"
+    if any(o == i for i, o in zip(inputs, outputs)):
+        return "trivial: an output equal to its input"
     if all(len({v for row in o for v in row}) == 1 for o in outputs):
         return "trivial: every output one colour"
     return None
@@ -232,8 +236,8 @@ def collect(store: Path, tasks: dict[str, Task], cfg: ExportConfig, dropped: dic
             if not general:
                 dropped["correct"]["hard-coded"] += 1
                 continue
-            add(Row("correct", task.id, a.index, None, first_prompt(task), a.code,
-                    _answer(a.code, a.completion, cfg, "correct"), task, normalise(a.code), frozenset()))
+            add(Row("correct", task.id, a.index, a.code, _answer(a.code, a.completion, cfg, "correct"), task,
+                    normalise(a.code)))
         elif "relabelled" in cfg.kinds and not right:
             if not general:
                 dropped["relabelled"]["hard-coded"] += 1
@@ -242,17 +246,13 @@ def collect(store: Path, tasks: dict[str, Task], cfg: ExportConfig, dropped: dic
             if new is None:
                 dropped["relabelled"][reason] += 1
                 continue
-            add(Row("relabelled", task.id, a.index, None, first_prompt(new), a.code,
-                    _answer(a.code, None, cfg, "relabelled"), new,
-                    (orjson.dumps([a.result.train_outputs, a.result.test_outputs]), normalise(a.code)), frozenset()))
-    rows = [r if r.kind != "correct" else _with_hashes(r, first_hashes[r.source_task]) for r in rows]
+            add(Row("relabelled", task.id, a.index, a.code, _answer(a.code, None, cfg, "relabelled"), new,
+                    (orjson.dumps([a.result.train_outputs, a.result.test_outputs]), normalise(a.code))))
+    rows = [dataclasses.replace(r, sent=frozenset(first_hashes[r.source_task])) if r.kind == "correct" else r
+            for r in rows]
     if children:
         rows += [r for r in _refinement_rows(store, tasks, children, cfg, dropped) if _fresh(r, seen, dropped)]
     return rows
-
-
-def _with_hashes(row: Row, hashes: set[str]) -> Row:
-    return Row(**{**row.__dict__, "expected_hash": frozenset(hashes)})
 
 
 def _fresh(row: Row, seen: set[tuple], dropped: dict[str, Counter]) -> bool:
@@ -278,9 +278,9 @@ def _refinement_rows(store: Path, tasks: dict[str, Task], children: list[Attempt
             dropped["refinements"]["hard-coded"] += 1
         else:
             task = tasks[child.task_id]
-            yield Row("refinements", task.id, child.index, parent.index, refine_prompt(task, parent), child.code,
+            yield Row("refinements", task.id, child.index, child.code,
                       _answer(child.code, child.completion, cfg, "refinements"), task,
-                      (normalise(parent.code), normalise(child.code)),
+                      (normalise(parent.code), normalise(child.code)), dataclasses.replace(parent, completion=None),
                       frozenset([child.prompt_hash] if child.prompt_hash else []), child.train_accuracy)
 
 
@@ -326,21 +326,18 @@ def split_tasks(task_ids: Iterable[str], share: float) -> set[str]:
     return set(ids[: min(n, len(ids) - 1) if len(ids) >= 2 else 0])
 
 
-def check_prompts(rows: list[Row], render_fn: Callable[[Prompt], str], strict: bool) -> Counter:
-    """Each prompt, rendered as the run rendered it, against the hash the run stored for it."""
-    checked: Counter = Counter()
-    for row in rows:
-        if not row.expected_hash:
-            checked["not checkable (no prompt of the run to compare)"] += 1
-        elif prompt_hash(render_fn(row.prompt)) in row.expected_hash:
-            checked["identical to the run's"] += 1
-        elif strict:
-            raise ExportError(
-                f"task {row.source_task}, attempt {row.index}: the {row.kind} prompt rendered now differs from "
-                f"the one the run sent (prompt_hash); pass the run's --model and --prompt-format")
-        else:
-            checked["differs (the run rendered through a chat template? pass --model)"] += 1
-    return checked
+def check_prompt(row: Row, prompt: Prompt, tokenizer: Any, checked: Counter) -> None:
+    """The prompt, rendered as the run rendered it, against the hash the run stored for it; with the
+    run's tokenizer (`strict`) a difference is an error."""
+    if not row.sent:
+        checked["not checkable (no prompt of the run to compare)"] += 1
+    elif prompt_hash(render(prompt, tokenizer)) in row.sent:
+        checked["identical to the run's"] += 1
+    elif tokenizer is not None:
+        raise ExportError(f"task {row.source_task}, attempt {row.index}: the {row.kind} prompt rendered now differs "
+                          f"from the one the run sent (prompt_hash); pass the run's --model and --prompt-format")
+    else:
+        checked["differs (the run rendered through a chat template? pass --model)"] += 1
 
 
 def licence_notes(dataset: str) -> dict[str, str]:
@@ -399,22 +396,26 @@ def export(store: Path, dataset: str, out: Path, cfg: ExportConfig, model: Path 
         from arc_induct.run import load_tokenizer
 
         tokenizer = load_tokenizer(model)
-    prompts = check_prompts(rows, lambda p: render(p, tokenizer), strict=model is not None)
+    prompts: Counter = Counter()
+    rendered = [(row, row.prompt()) for row in rows]
+    for row, prompt in rendered:  # all checked before anything is written
+        check_prompt(row, prompt, tokenizer, prompts)
     validation = split_tasks((r.source_task for r in rows), cfg.validation_share)
     out.mkdir(parents=True, exist_ok=True)
     counts: dict[str, Counter] = {split: Counter() for split in FILES}
     per_task: dict[str, Counter] = defaultdict(Counter)
     with (out / FILES["train"]).open("wb") as train, (out / FILES["validation"]).open("wb") as val, \
             (out / "rows.jsonl").open("wb") as meta:
-        for row in rows:
+        for row, prompt in rendered:
             split = "validation" if row.source_task in validation else "train"
             counts[split][row.kind] += 1
             per_task[row.source_task][row.kind] += 1
-            messages = [*row.prompt.messages, {"role": "assistant", "content": row.answer}]
+            messages = [*prompt.messages, {"role": "assistant", "content": row.answer}]
             (val if split == "validation" else train).write(orjson.dumps({"messages": messages}) + b"\n")
             meta.write(orjson.dumps({
                 "file": FILES[split], "line": sum(counts[split].values()), "kind": row.kind,
-                "source_task": row.source_task, "task_id": row.target.id, "index": row.index, "parent": row.parent,
+                "source_task": row.source_task, "task_id": row.target.id, "index": row.index,
+                "parent": row.parent.index if row.parent else None,
                 "train_outputs": [p.output for p in row.target.train], "test_outputs": row.target.test_outputs,
             }) + b"\n")
     sizes = [sum(c.values()) for c in per_task.values()] or [0]

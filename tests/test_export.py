@@ -185,6 +185,8 @@ def test_normalising_drops_comments_docstrings_layout_and_local_names_only():
     # Module-level names, builtins and attributes are part of what a program does: kept.
     assert normalise("K = 1\ndef transform(g):\n    return K") != normalise("J = 1\ndef transform(g):\n    return J")
     assert normalise("def transform(g):\n    return max(g)") != normalise("def transform(g):\n    return min(g)")
+    # A parameter named like a builtin is still a local.
+    assert normalise("def transform(input):\n    return input[::-1]") == normalise(SOLUTIONS["68b16354"])
 
 
 def test_training_prompts_are_the_prompts_the_run_sent(exported, run_dir, four_tasks):

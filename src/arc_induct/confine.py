@@ -33,7 +33,7 @@ PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 1, 
 CLONE_NEWIPC = 0x08000000
 LANDLOCK_CREATE, LANDLOCK_ADD_RULE, LANDLOCK_RESTRICT = 444, 445, 446  # same on x86_64 and aarch64
 MAX_THREADS = 256  # processes + threads of the program's uid (RLIMIT_NPROC)
-MAX_OPEN_FILES = 128  # with the file-size cap, bounds what open memory-backed files can hold
+MAX_OPEN_FILES = 64  # times the file-size cap: the most open memory-backed files (memfd) can hold
 
 
 def prctl(option: int, arg: int) -> None:

@@ -146,11 +146,14 @@ def decode(task: Task, header: dict[str, Any], data: bytes) -> ExecutionResult:
         elif isinstance(item, list) and len(item) == 3 and item[0] == "fatal" and item[1] in STATUSES \
                 and type(item[2]) is str:
             child_fatal = child_fatal or [item[1], item[2][:MAX_ERROR_CHARS]]
-        else:
+        else:  # the program wrote into its own result stream: none of its results can be trusted
             fatal = fatal or ["invalid_output", f"unreadable result line {number} from the program's process"]
+            kinds = [None] * n
+            break
     fatal = fatal or child_fatal
     for i in range(n):
         if kinds[i] is None:
+            outputs[i] = None
             kinds[i], errors[i] = fatal or ("crashed", "no result: the program's process ended before this grid")
     status = fatal[0] if fatal else next((k for k in kinds if k != "ok"), "ok")
     train_correct = tuple(outputs[i] == p.output for i, p in enumerate(task.train))

@@ -248,7 +248,10 @@ def run_job(job: dict, settings: dict, ruleset: int | None, bpf) -> tuple[dict, 
         fatal = ["timeout", f"timed out after {job['timeout_s']:.2f}s"]
     else:
         fatal = _death(status)
-    _reap_orphans()
+    killed_all = bpf is None and settings["uid"] is not None
+    if killed_all:
+        _kill_uid(settings["uid"])  # without seccomp: what left the process group (setsid daemons)
+    _reap_orphans(wait=killed_all)
     return {"fatal": fatal, "seconds": time.monotonic() - start, "clean": empty_folder(".")}, data
 
 
@@ -287,11 +290,26 @@ def _death(status: int) -> list[str] | None:
     return None if code == 0 else ["crashed", f"exited with status {code} before finishing"]
 
 
-def _reap_orphans() -> None:
-    """Reap what a child left behind (the zygote is their subreaper): possible only without seccomp."""
+def _kill_uid(uid: int) -> None:
+    """SIGKILL every process running as `uid`: a throwaway child becomes that user and kill(-1)s."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setresuid(uid, uid, uid)
+            if os.getresuid() == (uid, uid, uid) and uid != 0:  # never as root: that would reach everything
+                os.kill(-1, signal.SIGKILL)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def _reap_orphans(wait: bool) -> None:
+    """Reap what a child left behind (the zygote is their subreaper): possible only without seccomp.
+    With `wait`, everything was sent SIGKILL: wait until the last is gone (a dying process hands its
+    children to the zygote before it can be reaped, so none is missed)."""
     while True:
         try:
-            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+            if os.waitpid(-1, 0 if wait else os.WNOHANG)[0] == 0:
                 return
         except ChildProcessError:
             return
@@ -299,39 +317,45 @@ def _reap_orphans() -> None:
 
 def empty_folder(path: str) -> bool:
     """Remove everything inside `path`; True if it is empty after. Never recursive in Python and
-    never raises: subfolders are moved up to `path` and emptied there, so a tree of any depth needs
-    two open folders at a time. What cannot be removed (an immutable file) stays and gives False."""
+    never raises: it walks down one open folder at a time, keeping the names it came through, and
+    back up through "..", so a tree of any depth costs one open folder. What cannot be removed (an
+    immutable file) is skipped and gives False."""
     try:
-        top = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:
         return False
-    moved, clean = 0, True
+    names: list[str] = []  # the way down from `path` to `fd`
+    stuck: set[int] = set()  # inodes of what could not be removed (one file system: the scratch folder's)
     try:
-        pending = [e.name for e in os.scandir(top)]
-        while pending:
-            name = pending.pop()
-            try:
-                os.unlink(name, dir_fd=top)
+        while True:
+            entry = next((e for e in os.scandir(fd) if e.inode() not in stuck), None)
+            if entry is None:
+                if not names:
+                    return not stuck
+                parent = os.open("..", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+                os.close(fd)
+                fd = parent
+                name = names.pop()
+                try:
+                    os.rmdir(name, dir_fd=fd)
+                except OSError:
+                    stuck.add(os.stat(name, dir_fd=fd, follow_symlinks=False).st_ino)
                 continue
-            except IsADirectoryError:
-                pass
-            except OSError:
-                clean = False
-                continue
             try:
-                sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=top)
-                with os.scandir(sub) as entries:
-                    for entry in list(entries):
-                        moved += 1
-                        os.rename(entry.name, f".moved-{moved}", src_dir_fd=sub, dst_dir_fd=top)
-                        pending.append(f".moved-{moved}")
-                os.close(sub)
-                os.rmdir(name, dir_fd=top)
+                if not entry.is_dir(follow_symlinks=False):
+                    os.unlink(entry.name, dir_fd=fd)
+                    continue
+                sub = os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
             except OSError:
-                clean = False
+                stuck.add(entry.inode())
+                continue
+            os.close(fd)
+            fd = sub
+            names.append(entry.name)
+    except OSError:
+        return False
     finally:
-        os.close(top)
-    return clean
+        os.close(fd)
 
 
 def zygote_main(settings_json: str) -> None:
@@ -355,6 +379,8 @@ def zygote_main(settings_json: str) -> None:
     uid = settings["uid_base"] + os.getpid() if settings["drop_uid"] and os.geteuid() == 0 else None
     settings["ipc_namespace"] = uid is not None and _probe(confine.new_ipc_namespace)
     settings["uid"] = uid if uid is not None and _probe(confine.drop_privileges, uid) else None
+    if settings["uid"] is not None:
+        _reachable_imports()
     ruleset, abi = confine.landlock_ruleset(settings["workdir"]) if settings["landlock"] else (None, 0)
     if ruleset is not None and not _probe(confine.apply_landlock, ruleset):
         ruleset = None
@@ -373,6 +399,21 @@ def zygote_main(settings_json: str) -> None:
         if nonce is None:
             return
         write_all(1, frame(nonce + orjson.dumps(header)) + frame(data))
+
+
+def _reachable_imports() -> None:
+    """After the uid drop a child cannot walk into folders only root may enter (the standard library
+    may sit under /root, mode 0700), so modules not preloaded would not import. A descriptor opened
+    here, as root, reaches each import folder directly: /proc/self/fd/N resolves without the walk."""
+    moved = {}
+    for i, entry in enumerate(sys.path):
+        if entry and os.path.isdir(entry):
+            moved[entry] = sys.path[i] = f"/proc/self/fd/{os.open(entry, os.O_PATH | os.O_DIRECTORY)}"
+    for module in list(sys.modules.values()):  # packages already loaded find submodules by __path__
+        path = getattr(module, "__path__", None)
+        if isinstance(path, list):
+            path[:] = [next((moved[e] + p[len(e):] for e in moved if p.startswith(e + "/")), p) for p in path]
+    sys.path_importer_cache.clear()
 
 
 def _probe(step, *args) -> bool:

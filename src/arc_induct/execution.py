@@ -38,7 +38,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -61,6 +61,7 @@ __all__ = ["Confinement", "ExecutionConfig", "ExecutionPool", "ExecutionResult",
 ZYGOTE_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
               "MALLOC_ARENA_MAX": "2", "PYTHONDONTWRITEBYTECODE": "1"}
 ZYGOTE_MAIN = "import sys; from arc_induct.sandbox import zygote_main; zygote_main(sys.argv[1])"
+PIPE_ROOM = (64 << 10) - 64  # a Linux pipe's default capacity, less room for frame headers
 GRACE_S = 10.0  # beyond a program's timeout before its zygote counts as hung
 START_TIMEOUT_S = 120.0  # a zygote's start-up (python + numpy + scipy) on a loaded machine
 GRID_KINDS = ("ok", "exception", "memory", "invalid_output")  # what one grid can end as
@@ -218,8 +219,8 @@ def execute_file(programs: Path, tasks: Sequence[Task], out: Path, workers: int 
 
 
 class _Worker:
-    """One zygote and the thread feeding it, one job at a time. The thread also starts the zygote,
-    so the process has a parent thread that lives as long as the pool."""
+    """One zygote and the thread feeding it. The thread also starts the zygote, so the process has a
+    parent thread that lives as long as the pool."""
 
     def __init__(self, pool: ExecutionPool, index: int) -> None:
         self.pool, self.index = pool, index
@@ -269,52 +270,107 @@ class _Worker:
         self.ready.set()
         if self.start_error is not None:
             return
-        while (item := self.pool._jobs.get()) is not None:
-            future, code, task = item
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(self._run(code, task))
-                except BaseException as e:  # the boundary for this job's future: keep serving the others
-                    future.set_exception(e)
+        # One job waits in the zygote's pipe behind the running one, so the zygote starts it the
+        # moment it answers, not a round trip through this thread later (on a loaded machine each
+        # wake-up is a wait in the run queue). Only when both fit in the pipe: a write blocking
+        # while the zygote blocks writing a large answer would deadlock.
+        sent: deque[_Job] = deque()  # written to the zygote, unanswered; the first is running
+        held: _Job | None = None
+        stopping = False
+        while not (stopping and held is None and not sent):
+            if held is None and not stopping and len(sent) < 2:
+                held, stopping = self._take(block=not sent)
+            if held is not None and (not sent or len(sent[0].frame) + len(held.frame) <= PIPE_ROOM):
+                self._send(held)
+                sent.append(held)
+                held = None
+            elif sent:
+                self._answer(sent)
         self._stop()
 
-    def _run(self, code: str, task: Task) -> ExecutionResult:
+    def _take(self, block: bool) -> tuple[_Job | None, bool]:
+        """(a job from the pool's queue, or None; whether the pool is stopping)."""
+        try:
+            item = self.pool._jobs.get() if block else self.pool._jobs.get_nowait()
+        except queue.Empty:
+            return None, False
+        if item is None:
+            return None, True
+        future, code, task = item
+        if not future.set_running_or_notify_cancel():
+            return None, False
         limits = self.pool.limits
         grids = [p.input for p in task.train] + list(task.test_inputs)
         timeout = limits.timeout_for(len(grids))
-        job = orjson.dumps({"code": code, "grids": grids, "timeout_s": timeout, "memory_mb": limits.memory_mb,
-                            "cpu_s": limits.cpu_s, "file_bytes": limits.file_bytes,
-                            "max_output_bytes": limits.max_output_bytes})
-        nonce = secrets.token_bytes(NONCE_BYTES)
-        if self.proc is None or self.proc.poll() is not None:
-            self._start()  # died while idle (or after a failed job): this job has not started yet
-        start = time.monotonic()
         try:
-            write_all(self.proc.stdin.fileno(), frame(job) + nonce)
-            deadline = start + timeout + GRACE_S
-            header = read_frame(self.proc.stdout.fileno(), 1 << 16, deadline)
-            data = read_frame(self.proc.stdout.fileno(), limits.max_output_bytes + 1, deadline)
-            if header is None or data is None:
-                raise EOFError
-        except (EOFError, BrokenPipeError, TimeoutError) as e:
-            how = "stopped answering" if isinstance(e, TimeoutError) else f"died ({self._death()})"
-            return self._failed(task, start, "crashed", f"execution worker {how} while running this program")
-        except ValueError:  # a frame longer than any reply: someone else wrote into the stream
-            return self._failed(task, start, "invalid_output", "the worker's reply stream was written by someone else")
-        if header[:NONCE_BYTES] != nonce:
-            return self._failed(task, start, "invalid_output", "the worker's reply was forged (wrong nonce)")
-        meta = orjson.loads(header[NONCE_BYTES:])
-        if not meta["clean"]:
-            self._stop()  # a scratch folder the zygote cannot empty: the next job gets a fresh one
-        return decode(task, meta, data)
+            job = orjson.dumps({"code": code, "grids": grids, "timeout_s": timeout, "memory_mb": limits.memory_mb,
+                                "cpu_s": limits.cpu_s, "file_bytes": limits.file_bytes,
+                                "max_output_bytes": limits.max_output_bytes})
+        except TypeError as e:  # e.g. code with a lone surrogate: this job fails, the worker goes on
+            future.set_exception(e)
+            return None, False
+        return _Job(future, task, frame(job) + secrets.token_bytes(NONCE_BYTES), timeout), False
 
-    def _failed(self, task: Task, start: float, status: str, message: str) -> ExecutionResult:
-        self._stop()  # the stream can no longer be trusted: the next job starts a new zygote
-        return decode(task, {"fatal": [status, message], "seconds": time.monotonic() - start}, b"")
+    def _send(self, job: _Job) -> None:
+        """Write the job; a dead zygote is found (and the job sent again) when its answer is read."""
+        try:
+            if self.proc is None or self.proc.poll() is not None:
+                self._start()  # died while idle (or after a failed job): nothing of it is running
+            write_all(self.proc.stdin.fileno(), job.frame)
+        except BrokenPipeError:
+            pass
+        except BaseException as e:  # a zygote that cannot restart: this job fails, the worker goes on
+            job.future.set_exception(e)
+            job.failed = True
+
+    def _answer(self, sent: deque[_Job]) -> None:
+        """Settle the running job's future from the zygote's reply. A zygote that died, hung, or
+        answered without the job's nonce is replaced and the jobs behind (never started, or killed
+        with it) are sent to the new one."""
+        job = sent.popleft()
+        if job.failed:
+            return
+        start, limit = time.monotonic(), self.pool.limits.max_output_bytes + 1
+        deadline = start + job.timeout + GRACE_S  # it started no earlier than now: the one before is done
+        fatal, meta, data = None, None, b""
+        try:
+            header = read_frame(self.proc.stdout.fileno(), 1 << 16, deadline)
+            data = read_frame(self.proc.stdout.fileno(), limit, deadline) if header is not None else None
+            if header is None or data is None:
+                fatal = ["crashed", f"execution worker died ({self._death()}) while running this program"]
+            elif header[:NONCE_BYTES] != job.frame[-NONCE_BYTES:]:
+                fatal = ["invalid_output", "the worker's reply was forged (wrong nonce)"]
+            else:
+                meta = orjson.loads(header[NONCE_BYTES:])
+        except TimeoutError:
+            fatal = ["crashed", "execution worker stopped answering while running this program"]
+        except ValueError:  # a frame longer than any reply: someone else wrote into the stream
+            fatal = ["invalid_output", "the worker's reply stream was written by someone else"]
+        if meta is not None:
+            job.future.set_result(decode(job.task, meta, data))
+            if meta["clean"]:
+                return
+        else:
+            job.future.set_result(decode(job.task, {"fatal": fatal, "seconds": time.monotonic() - start}, b""))
+        self._stop()  # a stream no longer trusted, or a scratch folder that would not empty
+        for waiting in sent:
+            if not waiting.failed:
+                self._send(waiting)
 
     def _death(self) -> str:
         code = self.proc.wait()
         return f"signal {-code}" if code < 0 else f"exit status {code}"
+
+
+@dataclass
+class _Job:
+    """A job between the pool's queue and its zygote's answer: its frame ends with its nonce."""
+
+    future: concurrent.futures.Future[ExecutionResult]
+    task: Task
+    frame: bytes
+    timeout: float
+    failed: bool = False  # could not be sent: its future already holds the error
 
 
 class ExecutionPool:

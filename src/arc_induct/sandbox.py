@@ -105,7 +105,10 @@ def unsafe_execute(job: dict, out: int, zygote: int, settings: dict, ruleset: in
         confine.apply_landlock(ruleset)
     if bpf is not None:
         confine.apply_seccomp(bpf)
-    emit = lambda *line: os.write(out, orjson.dumps(line) + b"\n")  # noqa: E731  one line, one write
+
+    def emit(*line) -> None:  # one line, one write
+        os.write(out, orjson.dumps(line) + b"\n")
+
     fn = _load(job["code"], emit)
     if fn is not None:
         for i, grid in enumerate(job["grids"]):
@@ -114,39 +117,41 @@ def unsafe_execute(job: dict, out: int, zygote: int, settings: dict, ruleset: in
 
 def _load(code: str, emit):
     """The program's entry point, or None once a fatal line is written."""
-    try:
-        program = compile(code, "<program>", "exec")
-    except BaseException as e:  # SyntaxError, ValueError (NUL bytes), MemoryError, RecursionError
-        emit("fatal", "syntax_error", _describe(e))
-        return None
+    program, e = _guarded(compile, code, "<program>", "exec")
+    if e is not None:  # SyntaxError, ValueError (NUL bytes), MemoryError, RecursionError
+        return emit("fatal", "syntax_error", _describe(e))
     namespace = {"__name__": "__program__", "__builtins__": builtins}  # not __main__: no demo blocks
-    try:
-        exec(program, namespace)
-    except BaseException as e:  # the sandbox boundary: a failing top level becomes a result field
-        _restore_builtins()
-        emit("fatal", _kind(e, "exception"), "at top level: " + _describe(e))
-        return None
-    _restore_builtins()
-    for name in FUNCTION_NAMES:
-        if callable(namespace.get(name)):
-            return namespace[name]
-    emit("fatal", "no_function", f"the program defines none of {', '.join(FUNCTION_NAMES)}")
-    return None
+    _, e = _guarded(exec, program, namespace)
+    if e is not None:
+        return emit("fatal", _kind(e, "exception"), "at top level: " + _describe(e))
+    fn = next((namespace[n] for n in FUNCTION_NAMES if callable(namespace.get(n))), None)
+    return fn or emit("fatal", "no_function", f"the program defines none of {', '.join(FUNCTION_NAMES)}")
 
 
 def _call(fn, grid: list) -> tuple:
     """(output, error, kind) for one grid; kind is ok | exception | memory | invalid_output."""
-    try:
-        value = fn(grid)  # the child's own copy, used once: a program may mutate it freely
-    except BaseException as e:  # the sandbox boundary: SystemExit, KeyboardInterrupt included
-        _restore_builtins()
+    value, e = _guarded(fn, grid)  # the child's own copy of the grid: a program may mutate it freely
+    if e is not None:
         return None, _describe(e), _kind(e, "exception")
-    _restore_builtins()
-    try:
-        out, fault = normalise(value)
-    except BaseException as e:  # a hostile __len__ or __iter__ in the returned value
+    normal, e = _guarded(normalise, value)  # a hostile __len__ or __iter__ may raise here
+    if e is not None:
         return None, _describe(e), _kind(e, "invalid_output")
+    out, fault = normal
     return (None, fault, "invalid_output") if fault else (out, None, "ok")
+
+
+def _guarded(fn, *args) -> tuple:
+    """(fn(*args), None), or (None, the exception): the sandbox boundary, so every exception,
+    SystemExit and KeyboardInterrupt included. Then builtins a program edited (len = ...) are put
+    back, so this module's own reporting keeps working (the pool re-checks every grid anyway)."""
+    try:
+        return fn(*args), None
+    except BaseException as e:
+        return None, e
+    finally:
+        if builtins.__dict__ != _BUILTINS:
+            builtins.__dict__.clear()
+            builtins.__dict__.update(_BUILTINS)
 
 
 def _kind(e: BaseException, otherwise: str) -> str:
@@ -156,14 +161,6 @@ def _kind(e: BaseException, otherwise: str) -> str:
 
 
 _BUILTINS = dict(builtins.__dict__)
-
-
-def _restore_builtins() -> None:
-    """Undo a program's edits to builtins (len = ..., isinstance = ...) before this module uses them
-    again. The pool re-checks every grid anyway; this keeps the child's own reporting working."""
-    if builtins.__dict__ != _BUILTINS:
-        builtins.__dict__.clear()
-        builtins.__dict__.update(_BUILTINS)
 
 
 def normalise(value) -> tuple[list | None, str | None]:

@@ -49,14 +49,11 @@ def pool(request):
         yield p
 
 
-def _uid_range(pool):
-    base = pool.confinement_settings.uid_base
-    return range(base, base + (1 << 22))
-
-
-def survivors(pool) -> list[int]:
-    """Processes a program left behind: any running as a child uid, or below a zygote."""
+def survivors(pool) -> list[tuple]:
+    """Processes a program of this pool left behind: any running as its children's uids, or below
+    one of its zygotes."""
     zygotes, found = set(pool.pids), []
+    uids = {pool.confinement_settings.uid_base + z for z in zygotes}
     for name in os.listdir("/proc"):
         if not name.isdigit() or int(name) in zygotes:
             continue
@@ -66,8 +63,8 @@ def survivors(pool) -> list[int]:
         except OSError:
             continue
         uid, ppid = int(fields["Uid"].split()[0]), int(fields["PPid"])
-        if uid in _uid_range(pool) or ppid in zygotes:
-            found.append(int(name))
+        if uid in uids or ppid in zygotes:
+            found.append((int(name), fields["Name"].strip(), fields["State"].strip(), uid, ppid))
     return found
 
 

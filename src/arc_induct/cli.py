@@ -16,7 +16,8 @@ from pathlib import Path
 import orjson
 
 from arc_induct.config import BACKENDS, PRESETS, ConfigError
-from arc_induct.execution import Limits, LimitsError, ProgramFileError, execute_file
+from arc_induct.batch import ProgramFileError, execute_file
+from arc_induct.execution import Limits, LimitsError
 from arc_induct.quantize import QuantizeError, folder_mb, quantization_summary, quantize
 from arc_induct.replicas import ReplicaError, Replicas, ServingConfig, detect_gpus
 from arc_induct.router import POLICIES

@@ -1,34 +1,20 @@
-"""Execution: run untrusted `transform(grid)` programs on every grid of a task, isolated, and without
-ever taking the run down. Linux only.
+"""Execution: run untrusted `transform(grid)` programs on every grid of a task, isolated, without
+ever taking the run down. Linux only. The pool lives here; the zygote and the child that runs one
+program in sandbox.py; the confinement steps in confine.py; files of programs in batch.py.
 
-    with ExecutionPool(workers=2) as pool:
-        result = pool.run(code, task)              # ExecutionResult: per-grid outputs and errors
-        for r in pool.imap((code, task) for ...):  # in order, bounded in flight
-            ...
-
-What is covered:
-- Each program runs in its own process forked from a warm zygote (sandbox.py: the preload list
-  imported once, one BLAS thread), so nothing a program changes is seen by the next one.
-- Limits per program (`Limits`): wall clock (per grid, capped), address space, CPU seconds, output
-  bytes, file size, open files, threads. On timeout its whole process group is killed and reaped.
-- Confinement (`Confinement`, confine.py): the uid drop (when the pool runs as root), Landlock and
-  seccomp, each one a setting that can be switched off; `ExecutionPool.confinement` reports what
-  holds, with Landlock's ABI level.
-- The pool decides from plain data: it decodes the child's result lines as JSON values, takes a
-  status only from store.STATUSES, re-checks every grid with grids.grid_fault; anything else is
-  `invalid_output`, an unreadable stream `crashed`. A zygote's reply must carry the job's nonce.
-- A zygote that dies, hangs, forges or garbles its reply, or cannot empty its scratch folder is
-  replaced (with a fresh folder); only the program it was running is affected.
-- Entry point: `transform`, else `solve`, `solution`, `transform_grid`, `apply_transform`.
-
-What is not covered: this is a robustness boundary against generated code, not a security sandbox
-(see confine.py). Each worker is a thread here feeding one zygote one job at a time.
+Covered: one forked process per program from a warm zygote (nothing a program changes reaches the
+next); per-program `Limits`; `Confinement` layers, each one a setting that can be switched off,
+reported by `ExecutionPool.confinement`; results decided here from plain data (`decode`: JSON
+values, statuses only from store.STATUSES, every grid re-checked by grids.grid_fault) and replies
+only with the job's nonce; a zygote that dies, hangs, forges or garbles its reply, or cannot
+empty its scratch folder is replaced with a fresh folder, and only its running program is lost.
+Not covered: this is a robustness boundary against generated code, not a security sandbox (see
+confine.py for what each layer does not hold).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import itertools
 import math
 import os
 import queue
@@ -38,23 +24,19 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter, deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import orjson
-from tqdm import tqdm
 
 from arc_induct.grids import Grid, grid_fault
-from arc_induct.jsonl import JsonlError, read_jsonl
 from arc_induct.sandbox import MAX_ERROR_CHARS, NONCE_BYTES, empty_folder, frame, read_frame, write_all
-from arc_induct.store import STATUSES, ExecutionResult, result_to_json
+from arc_induct.store import STATUSES, ExecutionResult
 from arc_induct.tasks import Task
 
-__all__ = ["Confinement", "ExecutionConfig", "ExecutionPool", "ExecutionResult", "Limits", "LimitsError",
-           "ProgramFileError", "execute_file"]
+__all__ = ["Confinement", "ExecutionConfig", "ExecutionPool", "ExecutionResult", "Limits", "LimitsError"]
 
 # In the zygote's environment, so they hold before numpy loads: one BLAS thread per program and few
 # malloc arenas (each reserves address space, which the RLIMIT_AS cap counts).
@@ -165,59 +147,6 @@ def decode(task: Task, header: dict[str, Any], data: bytes) -> ExecutionResult:
                            tuple(errors[n_train:]), train_correct, test_correct, header["seconds"], task.id)
 
 
-class ProgramFileError(ValueError):
-    """`arc-induct execute` input that cannot be used; the message names the file, line, field or flag."""
-
-
-def execute_file(programs: Path, tasks: Sequence[Task], out: Path, workers: int | None = None,
-                 limits: Limits = Limits(), counts: Counter[str] | None = None, progress: bool = True,
-                 inputs: Sequence[Path] = ()) -> Counter[str]:
-    """Run every `{"task_id", "code", ...}` row of `programs` (a file or a pipe, streamed), writing
-    the row plus its result to `out` in input order, one flushed line per row; `counts` (per status)
-    grows as rows are written. Before `out` is opened: it must not be `programs` or any of
-    `inputs` (the dataset's files), its folder must exist, `programs` must open, the pool must
-    start. A bad row then stops the run with ProgramFileError, every row before it written; so does
-    KeyboardInterrupt (the CLI turns SIGTERM into one)."""
-    counts = Counter() if counts is None else counts
-    for path in (programs, *inputs):
-        if out.exists() and path.exists() and os.path.samefile(out, path):
-            raise ProgramFileError(f"--out {out} is an input of this run ({path}); choose another file")
-    if not out.parent.is_dir():
-        raise ProgramFileError(f"--out {out}: folder {out.parent} does not exist")
-    if out.is_dir():
-        raise ProgramFileError(f"--out {out} is a folder")
-    try:  # the first row is read now: a missing file or bad first line fails before --out is touched
-        rows = read_jsonl(programs)
-        first = next(rows, None)
-    except JsonlError as e:
-        raise ProgramFileError(str(e)) from None
-    rows = itertools.chain([first] if first else [], rows)
-    by_id = {t.id: t for t in tasks}
-    in_flight: list[dict] = []
-
-    def items() -> Iterator[tuple[str, Task]]:
-        try:
-            for number, row in rows:
-                task = by_id.get(row.get("task_id")) if isinstance(row.get("task_id"), str) else None
-                if not isinstance(row.get("code"), str):
-                    raise ProgramFileError(f"{programs}, line {number}: expected an object with a string field 'code'")
-                if task is None:
-                    raise ProgramFileError(f"{programs}, line {number}: task_id {row.get('task_id')!r} is not in the dataset")
-                in_flight.append(row)
-                yield row["code"], task
-        except JsonlError as e:
-            raise ProgramFileError(str(e)) from None
-
-    with ExecutionPool(workers, limits) as pool, open(out, "wb") as sink, \
-            tqdm(unit=" programs", disable=not progress) as bar:
-        for result in pool.imap(items()):
-            sink.write(orjson.dumps({**in_flight.pop(0), **result_to_json(result)}) + b"\n")
-            sink.flush()  # into the OS: a kill loses no row already counted
-            counts[result.status] += 1
-            bar.update()
-    return counts
-
-
 class _Worker:
     """One zygote and the thread feeding it. The thread also starts the zygote, so the process has a
     parent thread that lives as long as the pool."""
@@ -238,10 +167,8 @@ class _Worker:
         self._stop()
         pool = self.pool
         self.workdir = tempfile.mkdtemp(prefix=f"w{self.index}-", dir=pool.root)
-        c = pool.confinement_settings
-        settings = {"workdir": self.workdir, "cpu": pool._cpus[self.index] if pool._cpus else None,
-                    "drop_uid": c.drop_uid, "uid_base": c.uid_base, "landlock": c.landlock, "seccomp": c.seccomp,
-                    "preload": list(c.preload)}
+        settings = {**asdict(pool.confinement_settings), "workdir": self.workdir,
+                    "cpu": pool._cpus[self.index] if pool._cpus else None}
         self.proc = subprocess.Popen([sys.executable, "-c", ZYGOTE_MAIN, orjson.dumps(settings).decode()],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, **ZYGOTE_ENV})
         hello = read_frame(self.proc.stdout.fileno(), 1 << 16, time.monotonic() + START_TIMEOUT_S)
@@ -434,22 +361,18 @@ class ExecutionPool:
     def imap(self, items: Iterable[tuple[str, Task]]) -> Iterator[ExecutionResult]:
         """Results in input order, at most `in_flight` programs queued or running. If `items` raises,
         the results already submitted are yielded first, then the error is re-raised."""
-        pending: list[concurrent.futures.Future[ExecutionResult]] = []
-        source, error = iter(items), None
+        pending: deque[concurrent.futures.Future[ExecutionResult]] = deque()
+        error = None
         try:
-            while True:
-                try:
-                    code, task = next(source)
-                except StopIteration:
-                    break
-                except Exception as e:  # deferred, not swallowed: raised once in-flight work is out
-                    error = e
-                    break
-                pending.append(self.submit(code, task))
-                if len(pending) >= self.in_flight:
-                    yield pending.pop(0).result()
+            try:
+                for code, task in items:
+                    pending.append(self.submit(code, task))
+                    if len(pending) >= self.in_flight:
+                        yield pending.popleft().result()
+            except Exception as e:  # deferred, not swallowed: raised once in-flight work is out
+                error = e
             while pending:
-                yield pending.pop(0).result()
+                yield pending.popleft().result()
         finally:
             for f in pending:  # the consumer stopped early: drop what has not started
                 f.cancel()

@@ -1,19 +1,12 @@
 """The process side of execution: a warm zygote that forks one confined child per program.
 
-The pool starts `python -c ... zygote_main(SETTINGS_JSON)` with one BLAS thread and two malloc
-arenas in its environment. The zygote imports the preload list (numpy, scipy.ndimage when
-installed, common standard modules), applies what every child inherits (no_new_privs, no core
-dumps, a core of its own), reports which confinements hold, then loops: read a job frame, fork a
-child, wait until it exits or its deadline passes, kill its process group, reap it, read the job's
-nonce, answer with the nonce, a header and the child's raw result lines, empty the scratch folder.
-
-The child (`unsafe_execute`) confines itself (confine.py) and runs the program on every grid,
-writing one JSON line per grid to its result pipe. Nothing it writes is trusted: the pool decodes
-the lines as plain data and re-checks every grid (execution.decode). The nonce reaches the zygote
-only after the child and its process group are dead, so no program can read it, and the pool
-refuses a reply without it (a program that wrote into the zygote's stdout is found out).
-
-Not covered: see confine.py. Linux only.
+`zygote_main` imports the preload list once, sets what every child inherits (no_new_privs, no core
+dumps, its core), tries each confinement layer once and reports what holds, then loops: read a
+job, fork, wait for the child's exit or deadline, kill its process group (and, without seccomp,
+every process of its uid), reap, read the job's nonce, answer, empty the scratch folder.
+`unsafe_execute` is the child: it confines itself (confine.py) and writes one JSON line per grid.
+Nothing it writes is trusted: the pool decodes it (execution.decode). The nonce is read only
+after the child is dead, so it is never in a program's memory. Not covered: see confine.py.
 """
 
 from __future__ import annotations
@@ -213,7 +206,7 @@ def run_job(job: dict, settings: dict, ruleset: int | None, bpf) -> tuple[dict, 
     """Fork, wait, kill, reap. Returns the header {"fatal": [kind, message] | None, "seconds": s,
     "clean": scratch emptied} and the child's raw result lines (decoded by the pool, not here)."""
     start = time.monotonic()
-    os.mkdir(JOB_FOLDER, 0o700)
+    os.makedirs(JOB_FOLDER, 0o700, exist_ok=True)  # exists only if it could not be removed: replaced soon
     if settings["uid"] is not None:
         os.chown(JOB_FOLDER, settings["uid"], settings["uid"])
     read_end, write_end = os.pipe()
@@ -314,41 +307,53 @@ def _reap_orphans(wait: bool) -> None:
 
 def empty_folder(path: str) -> bool:
     """Remove everything inside `path`; True if it is empty after. Never recursive in Python and
-    never raises: it walks down one open folder at a time, keeping the names it came through, and
-    back up through "..", so a tree of any depth costs one open folder. What cannot be removed (an
-    immutable file) is skipped and gives False."""
+    never raises: it walks down one open folder at a time (keeping the names it came through and the
+    subfolders left at each depth) and back up through "..", so any depth costs one open folder and
+    each entry is listed once. What cannot be removed (an immutable file) stays and gives False."""
+    clean = True
+
+    def files_out(fd: int) -> list[str]:  # unlink the files here; the subfolders, to visit
+        nonlocal clean
+        folders = []
+        for entry in os.scandir(fd):
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(entry.name)
+                else:
+                    os.unlink(entry.name, dir_fd=fd)
+            except OSError:
+                clean = False
+        return folders
+
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:
         return False
-    names: list[str] = []  # the way down from `path` to `fd`
-    stuck: set[int] = set()  # inodes of what could not be removed (one file system: the scratch folder's)
+    came: list[str] = []
     try:
-        while True:
-            entry = next((e for e in os.scandir(fd) if e.inode() not in stuck), None)
-            if entry is None:
-                if not names:
-                    return not stuck
+        todo = [files_out(fd)]  # todo[-1]: subfolders still to empty at the current depth
+        while todo[-1] or came:
+            if todo[-1]:
+                name = todo[-1].pop()
+                try:
+                    sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                except OSError:
+                    clean = False
+                    continue
+                os.close(fd)
+                fd = sub
+                came.append(name)
+                todo.append(files_out(fd))
+            else:
+                todo.pop()
                 parent = os.open("..", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
                 os.close(fd)
                 fd = parent
-                name = names.pop()
                 try:
-                    os.rmdir(name, dir_fd=fd)
+                    os.rmdir(came.pop(), dir_fd=fd)
                 except OSError:
-                    stuck.add(os.stat(name, dir_fd=fd, follow_symlinks=False).st_ino)
-                continue
-            try:
-                if not entry.is_dir(follow_symlinks=False):
-                    os.unlink(entry.name, dir_fd=fd)
-                    continue
-                sub = os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-            except OSError:
-                stuck.add(entry.inode())
-                continue
-            os.close(fd)
-            fd = sub
-            names.append(entry.name)
+                    clean = False
+        return clean
     except OSError:
         return False
     finally:

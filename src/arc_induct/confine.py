@@ -3,8 +3,8 @@
 Each step is one small function, called in order by `sandbox.unsafe_execute`:
 - `set_limits`: rlimits on address space, CPU seconds, file size, open files, processes and
   threads (counted per user, so it holds only after the uid drop), POSIX message queues.
-- `new_ipc_namespace` (root only, where the kernel allows it): SysV segments, queues and
-  semaphores vanish with the program, and nobody else's are visible.
+- `new_ipc_namespace` (root, and only when seccomp is off: seccomp refuses SysV IPC already):
+  SysV segments, queues and semaphores vanish with the program; nobody else's are visible.
 - `drop_privileges` (only when the pool runs as root): no supplementary
   groups and uid/gid `uid`, a number no account uses: every capability is gone (nice -20,
   SCHED_FIFO, chown/chmod/utime/xattrs on others' files fail) and kill(-1) reaches only that uid.

@@ -32,7 +32,8 @@ from typing import Any
 import orjson
 
 from arc_induct.grids import Grid, grid_fault
-from arc_induct.sandbox import MAX_ERROR_CHARS, NONCE_BYTES, empty_folder, frame, read_frame, write_all
+from arc_induct.frames import NONCE_BYTES, frame, read_frame, write_all
+from arc_induct.sandbox import MAX_ERROR_CHARS, empty_folder
 from arc_induct.store import STATUSES, ExecutionResult
 from arc_induct.tasks import Task
 
@@ -264,7 +265,9 @@ class _Worker:
             header = read_frame(self.proc.stdout.fileno(), 1 << 16, deadline)
             data = read_frame(self.proc.stdout.fileno(), limit, deadline) if header is not None else None
             if header is None or data is None:
-                fatal = ["crashed", f"execution worker died ({self._death()}) while running this program"]
+                code = self.proc.wait()
+                how = f"signal {-code}" if code < 0 else f"exit status {code}"
+                fatal = ["crashed", f"execution worker died ({how}) while running this program"]
             elif header[:NONCE_BYTES] != job.frame[-NONCE_BYTES:]:
                 fatal = ["invalid_output", "the worker's reply was forged (wrong nonce)"]
             else:
@@ -283,10 +286,6 @@ class _Worker:
         for waiting in sent:
             if not waiting.failed:
                 self._send(waiting)
-
-    def _death(self) -> str:
-        code = self.proc.wait()
-        return f"signal {-code}" if code < 0 else f"exit status {code}"
 
 
 @dataclass

@@ -21,60 +21,19 @@ import os
 import resource
 import select
 import signal
-import struct
 import sys
 import time
 
 import orjson
 
 from arc_induct import confine
+from arc_induct.frames import NONCE_BYTES, frame, read_exact, read_frame, write_all
 from arc_induct.grids import MAX_SIDE, grid_fault
 
 # Names models give the entry point, in order of preference.
 FUNCTION_NAMES = ("transform", "solve", "solution", "transform_grid", "apply_transform")
 MAX_ERROR_CHARS = 600
-NONCE_BYTES = 16
-_SIZE = struct.Struct("<I")
 JOB_FOLDER = "job"  # made fresh for each program inside the zygote's scratch folder
-
-
-# -- frames: 4-byte little-endian length, then the payload ---------------------------------------
-
-def frame(payload: bytes) -> bytes:
-    return _SIZE.pack(len(payload)) + payload
-
-
-def write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def read_exact(fd: int, n: int, deadline: float | None = None) -> bytes | None:
-    """Exactly `n` bytes (never more: what follows stays in the pipe); None at end of stream;
-    TimeoutError past `deadline` (a time.monotonic() value)."""
-    data = b""
-    while len(data) < n:
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                raise TimeoutError
-        chunk = os.read(fd, n - len(data))
-        if not chunk:
-            return None
-        data += chunk
-    return data
-
-
-def read_frame(fd: int, limit: int, deadline: float | None = None) -> bytes | None:
-    """One frame of at most `limit` bytes; ValueError for a longer one (a garbled stream)."""
-    head = read_exact(fd, _SIZE.size, deadline)
-    if head is None:
-        return None
-    (size,) = _SIZE.unpack(head)
-    if size > limit:
-        raise ValueError(f"frame of {size} bytes (at most {limit} expected)")
-    return read_exact(fd, size, deadline)
 
 
 # -- the child: confine, then run one program on every grid ---------------------------------------

@@ -158,6 +158,7 @@ class _Worker:
         self.workdir: str | None = None
         self.report: dict[str, Any] = {}
         self.restarts = -1  # the first start is not a restart
+        self.waiting = False  # blocked on the pool's queue
         self.ready = threading.Event()
         self.start_error: BaseException | None = None
         self.thread = threading.Thread(target=self._loop, name=f"exec-worker-{index}", daemon=True)
@@ -217,9 +218,19 @@ class _Worker:
         self._stop()
 
     def _take(self, block: bool) -> tuple[_Job | None, bool]:
-        """(a job from the pool's queue, or None; whether the pool is stopping)."""
+        """(a job from the pool's queue, or None; whether the pool is stopping). Without `block`, only
+        when no other worker waits for one: an idle zygote should run it, not a busy one queue it."""
         try:
-            item = self.pool._jobs.get() if block else self.pool._jobs.get_nowait()
+            if block:
+                self.waiting = True
+                try:
+                    item = self.pool._jobs.get()
+                finally:
+                    self.waiting = False
+            elif any(w.waiting for w in self.pool._workers):
+                return None, False
+            else:
+                item = self.pool._jobs.get_nowait()
         except queue.Empty:
             return None, False
         if item is None:

@@ -1,17 +1,20 @@
-"""Programs per second of `arc-induct execute` on 2 workers: trivial programs and real programs.
+"""Programs per second and CPU ms per program of `arc-induct execute` on 2 workers.
 
     .venv/bin/python benchmarks/bench_execution.py [--rounds 3] [--workers 2] [--baseline-src DIR]
+                                                   [--model-programs FILE]
 
-Two corpora, each run through the CLI exactly as a user runs it (a fresh `python -m arc_induct
-execute` process: pool start-up, reading, writing and the progress bar included):
-- trivial: 4,000 rows of `def transform(grid): return grid` over arc-agi-1/training tasks, the
-  pool's own overhead per program (target: >= 400 programs/s on 2 workers);
-- real: the 250 human-written programs of tests/data/transduction_programs.jsonl for arc-agi-1/training (general solvers
-  with numpy, collections, BFS, and hard-coders) on their real tasks, 4 times over (1,000 rows).
+Each corpus runs through the CLI exactly as a user runs it (a fresh `python -m arc_induct execute`
+process: pool start-up, reading, writing and the progress bar included):
+- trivial: 4,000 rows of `def transform(grid): return grid` over arc-agi-1/training tasks: the
+  pool's own cost per program (target: >= 400 programs/s on 2 workers);
+- human: the 250 human-written programs of tests/data/transduction_programs.jsonl on their real
+  arc-agi-1/training tasks (general solvers with numpy, collections, BFS; and hard-coders), x4;
+- model (with --model-programs): the first 1,000 model-written programs of a corpus such as the
+  real-text issue's (not shipped here: the completions' licences vary).
 CPU ms per program is the CLI process and all its descendants (zygotes and program processes),
 from RUSAGE_CHILDREN, so it holds up better than wall time on a shared machine. With
 --baseline-src (the `src` folder of another checkout), that code runs in alternating rounds with
-this checkout's, and the table shows both; the best round of each is reported, every round printed.
+this one; the best round of each is reported, every round printed, with the load average.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TRIVIAL = "def transform(grid):\n    return grid\n"
 
 
-def write_corpora(folder: Path) -> dict[str, Path]:
+def write_corpora(folder: Path, model_programs: Path | None) -> dict[str, Path]:
     sys.path.insert(0, str(ROOT / "src"))
     from arc_induct.tasks import load_tasks
 
@@ -43,7 +46,19 @@ def write_corpora(folder: Path) -> dict[str, Path]:
     rows = [r for r in rows if r["dataset"] == "arc-agi-1/training"]
     real = folder / "real.jsonl"
     real.write_bytes(b"".join(orjson.dumps({"task_id": r["task_id"], "code": r["code"]}) + b"\n" for r in rows * 4))
-    return {"trivial": trivial, "real": real}
+    corpora = {"trivial": trivial, "human": real}
+    if model_programs is not None:  # e.g. a corpus of real model completions (not shipped: licences vary)
+        known, picked = set(ids), []
+        with model_programs.open("rb") as f:
+            for line in f:
+                r = orjson.loads(line)
+                if r.get("task_id") in known and isinstance(r.get("code"), str):
+                    picked.append(orjson.dumps({"task_id": r["task_id"], "code": r["code"]}) + b"\n")
+                if len(picked) == 1000:
+                    break
+        (folder / "model.jsonl").write_bytes(b"".join(picked))
+        corpora["model"] = folder / "model.jsonl"
+    return corpora
 
 
 def run_cli(src: Path, programs: Path, out: Path, workers: int) -> dict:
@@ -66,6 +81,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--src", type=Path, default=ROOT / "src", help="the code to measure (default: this checkout's)")
     ap.add_argument("--baseline-src", type=Path, help="the src folder of another checkout, run alternately")
+    ap.add_argument("--model-programs", type=Path, help="JSONL of model-written programs ({task_id, code}) on "
+                    "arc-agi-1/training: the first 1,000 are a third corpus")
     args = ap.parse_args()
     sources = {"this checkout": args.src.resolve()}
     if args.baseline_src:
@@ -73,7 +90,7 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.2f}; {args.workers} workers; {args.rounds} rounds")
     best: dict[tuple[str, str], dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        corpora = write_corpora(Path(tmp))
+        corpora = write_corpora(Path(tmp), args.model_programs)
         for r in range(args.rounds):
             for corpus, path in corpora.items():
                 for name, src in sources.items():

@@ -5,19 +5,19 @@ Each step is one small function, called in order by `sandbox.unsafe_execute`:
   threads (counted per user, so it holds only after the uid drop), POSIX message queues.
 - `new_ipc_namespace` (root, and only when seccomp is off: seccomp refuses SysV IPC already):
   SysV segments, queues and semaphores vanish with the program; nobody else's are visible.
-- `drop_privileges` (only when the pool runs as root): no supplementary
-  groups and uid/gid `uid`, a number no account uses: every capability is gone (nice -20,
-  SCHED_FIFO, chown/chmod/utime/xattrs on others' files fail) and kill(-1) reaches only that uid.
+- `drop_privileges` (only when the pool runs as root): no supplementary groups and uid/gid `uid`,
+  a number no account uses: every capability is gone (nice -20, SCHED_FIFO, chown/chmod/utime/
+  xattrs on others' files, immutable flags fail) and kill(-1) reaches only that uid.
 - `apply_landlock` (Linux 5.13+): writes only below the zygote's scratch folder; from ABI 6 (Linux
   6.12) no signals and no abstract UNIX sockets to anything outside the program. A Landlock domain
   also cannot ptrace, or open /proc/<pid>/fd of, processes outside it (the zygote included).
 - `apply_seccomp` (x86_64, aarch64): no new processes (threads pass), no sockets, no SysV IPC, no
   memfd (memory the address-space cap does not count).
 
-Each of the last three can be switched off (`execution.Confinement`), so tests show the other two
-still hold. Not covered: reads (a program can read what its user can), CPU and memory beyond the
-rlimits, files under world-writable folders when Landlock is off. This is a robustness boundary
-for generated code, not a security sandbox.
+The uid drop (with the IPC namespace), Landlock and seccomp can each be switched off
+(`execution.Confinement`), so tests show the other two still hold. Not covered: reads (a program
+can read what its user can), CPU and memory beyond the rlimits, files under world-writable folders
+when Landlock is off. This is a robustness boundary for generated code, not a security sandbox.
 """
 
 from __future__ import annotations

@@ -334,9 +334,8 @@ def zygote_main(settings_json: str) -> None:
     confine.prctl(confine.PR_SET_NO_NEW_PRIVS, 1)  # inherited; Landlock and seccomp need it
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     # Each layer is tried once in a throwaway child: one the kernel or container refuses is left
-    # off (and the report says so) rather than crashing every program.
-    # A uid no account uses, one per zygote (so per live pid): kill(-1) from a program then reaches
-    # only processes of its own program.
+    # off (and the report says so) rather than crashing every program. The uid is one no account
+    # uses, one per zygote (per live pid): kill(-1) from a program reaches only its own processes.
     uid = settings["uid_base"] + os.getpid() if settings["drop_uid"] and os.geteuid() == 0 else None
     settings["uid"] = uid if uid is not None and _probe(confine.drop_privileges, uid) else None
     if settings["uid"] is not None:
@@ -348,12 +347,13 @@ def zygote_main(settings_json: str) -> None:
     if bpf is not None and not _probe(confine.apply_seccomp, bpf):
         bpf = None
     # With seccomp SysV IPC is refused already; a namespace per program would cost ~0.3 ms more.
-    settings["ipc_namespace"] = bpf is None and uid is not None and _probe(confine.new_ipc_namespace)
+    settings["ipc_namespace"] = bpf is None and settings["uid"] is not None and _probe(confine.new_ipc_namespace)
     gc.freeze()  # children's collections skip the warm heap: fewer copy-on-write faults
     with open("/proc/self/statm") as f:
         address_space_mb = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE") >> 20
-    report = {"uid": settings["uid"], "ipc_namespace": settings["ipc_namespace"], "landlock_abi": abi if ruleset is not None else 0, "seccomp": bpf is not None,
-              "address_space_mb": address_space_mb, "preloaded": sorted(set(settings["preload"]) & set(sys.modules))}
+    report = {"uid": settings["uid"], "ipc_namespace": settings["ipc_namespace"], "seccomp": bpf is not None,
+              "landlock_abi": abi if ruleset is not None else 0, "address_space_mb": address_space_mb,
+              "preloaded": sorted(set(settings["preload"]) & set(sys.modules))}
     write_all(1, frame(orjson.dumps(report)))
     while (job := read_frame(0, 1 << 30)) is not None:
         header, data = run_job(orjson.loads(job), settings, ruleset, bpf)

@@ -91,10 +91,14 @@ def test_deep_tree_in_scratch_does_not_break_the_worker(pool, task):
 def test_immutable_file_in_scratch_costs_one_fresh_folder_at_most(pool, task):
     code = ("import fcntl, os, struct\ndef transform(grid):\n    fd = os.open('f', os.O_CREAT | os.O_WRONLY)\n"
             "    fcntl.ioctl(fd, 0x40086602, struct.pack('i', 0x10))\n    return grid\n")  # FS_IOC_SETFLAGS, immutable
-    r, restarts = hostile_then_right(pool, code, task)
+    try:
+        r, restarts = hostile_then_right(pool, code, task)
+    finally:
+        _unfreeze(pool.root)
     if pool.confinement["uid"] is not None:
         assert r.status == "exception" and restarts == 0  # no CAP_LINUX_IMMUTABLE after the uid drop
-    _unfreeze(pool.root)
+    elif r.train_errors[0] is None:  # root froze a file its zygote cannot remove: one new zygote, fresh folder
+        assert restarts == 1
 
 
 def _unfreeze(root):

@@ -15,6 +15,7 @@ confine.py for what each layer does not hold).
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import math
 import os
 import queue
@@ -408,6 +409,8 @@ class ExecutionPool:
             w.thread.join()
         if empty_folder(self.root):
             os.rmdir(self.root)
+        else:  # e.g. an immutable file a program made without the uid drop: say so, never fail
+            logging.getLogger(__name__).warning("left %s: a program left files that cannot be removed", self.root)
 
     def __enter__(self) -> ExecutionPool:
         return self

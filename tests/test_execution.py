@@ -57,7 +57,7 @@ def test_huge_output_is_refused_without_converting_it(pool, task):
 def test_infinite_loop_times_out(pool, task):
     t0 = time.monotonic()
     r = pool.run("def transform(grid):\n    while True:\n        pass\n", task)
-    assert r.status == "timeout" and time.monotonic() - t0 < LIMITS.max_timeout_s + 2
+    assert r.status == "timeout" and time.monotonic() - t0 < LIMITS.max_timeout_s + 5  # slack: a loaded machine
 
 
 def test_program_ignoring_sigterm_still_times_out(pool, task):

@@ -335,8 +335,7 @@ class ExecutionPool:
         if failed is not None:
             self.close()
             raise RuntimeError(f"could not start the execution pool: {failed}") from failed
-        # A cap below what the warm interpreter already maps would make every program a "memory"
-        # failure; say so once instead.
+        # A cap below what the warm interpreter maps would make every program a "memory" failure.
         floor = self._workers[0].report["address_space_mb"] + 64
         if limits.memory_mb < floor:
             self.close()
@@ -350,13 +349,11 @@ class ExecutionPool:
         return {k: v for k, v in self._workers[0].report.items() if k != "address_space_mb"}
 
     @property
-    def pids(self) -> list[int]:
-        """Process ids of the zygotes now running (for monitoring, and for tests that kill one)."""
+    def pids(self) -> list[int]:  # the zygotes now running (for monitoring, and tests that kill one)
         return [w.proc.pid for w in self._workers if w.proc is not None]
 
     @property
-    def restarts(self) -> int:
-        """How many times a zygote was replaced since the pool started."""
+    def restarts(self) -> int:  # how many times a zygote was replaced since the pool started
         return sum(w.restarts for w in self._workers)
 
     def submit(self, code: str, task: Task) -> concurrent.futures.Future[ExecutionResult]:
@@ -373,15 +370,19 @@ class ExecutionPool:
         """Results in input order, at most `in_flight` programs queued or running. If `items` raises,
         the results already submitted are yielded first, then the error is re-raised."""
         pending: deque[concurrent.futures.Future[ExecutionResult]] = deque()
-        error = None
+        source, error = iter(items), None
         try:
-            try:
-                for code, task in items:
-                    pending.append(self.submit(code, task))
-                    if len(pending) >= self.in_flight:
-                        yield pending.popleft().result()
-            except Exception as e:  # deferred, not swallowed: raised once in-flight work is out
-                error = e
+            while True:
+                try:
+                    code, task = next(source)
+                except StopIteration:
+                    break
+                except Exception as e:  # deferred, not swallowed: raised once in-flight work is out
+                    error = e
+                    break
+                pending.append(self.submit(code, task))
+                if len(pending) >= self.in_flight:
+                    yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
         finally:

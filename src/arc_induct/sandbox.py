@@ -202,10 +202,9 @@ def run_job(job: dict, settings: dict, ruleset: int | None, bpf) -> tuple[dict, 
 
 
 def reset_scratch(uid: int | None) -> bool:
-    """Leave the scratch folder (the zygote's cwd) as every program must find it: nothing but an
-    empty JOB_FOLDER, mode 0700, owned by the children's uid, without user xattrs; True if it is.
-    Looking costs four reads; a folder made afresh for every program cost metadata writes (~0.3
-    CPU ms and a wait on the file system each). Never raises."""
+    """Leave the scratch folder (the cwd) as every program must find it: only an empty JOB_FOLDER,
+    mode 0700, owned by the children's uid, no user xattrs; True if so. Never raises. Looking is
+    four reads; a folder made for each program cost ~0.3 CPU ms and file-system waits."""
     try:
         st = os.stat(JOB_FOLDER, follow_symlinks=False)
         if (os.listdir(".") == [JOB_FOLDER] and not os.listdir(JOB_FOLDER) and st.st_mode & 0o7777 == 0o700

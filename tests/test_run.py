@@ -350,7 +350,9 @@ def test_a_dead_endpoint_costs_time_not_cpu(tmp_path, capfd):
     report, wall, cpu, log_bytes = measured_run(cfg, capfd)
     assert_quiet_and_valid(cfg, "arc-agi-1/evaluation", report, wall, cpu, log_bytes)
     assert report.ended == "the deadline" and report.attempts == 0
-    assert report.checkpoints >= 1 + 3 + 1  # while it waits, checkpoints stay on schedule (every 2 s of ~7)
+    # While it waits, checkpoints stay on schedule: one per 2 s of sampling (one may fall at the
+    # deadline, on a loaded machine), plus the first and the last.
+    assert report.checkpoints >= 1 + int(report.sampling_seconds // 2) - 1 + 1, report.sampling_seconds
     assert set(report.failures) == {"unreachable"} and report.failed_requests <= 40
     assert report.resent_requests >= 1 and "unreachable" in report.error and "re-sent" in report.error
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import statistics
 import sys
@@ -25,8 +26,9 @@ import uuid
 from contextlib import ExitStack
 from pathlib import Path
 
-from arc_induct.replicas import ReplicaConfig, Replicas, server_metrics
-from arc_induct.router import POLICIES, CompletionRequest, Router
+from arc_induct.config import PRESETS
+from arc_induct.replicas import Replicas, server_metrics
+from arc_induct.router import POLICIES, CompletionRequest, Router, RoutingConfig, SamplingConfig
 
 
 def prompt(tag: str, lines: int) -> str:
@@ -41,13 +43,14 @@ def cache_counts(endpoints) -> tuple[float, float]:
 
 
 async def run_policy(endpoints, model, policy, args) -> dict:
-    async with Router(endpoints, model, policy=policy) as r:
+    async with Router(endpoints, model, RoutingConfig(policy=policy)) as r:
         latencies: list[float] = []
 
         async def task(t: str):
             p = prompt(t, args.prompt_lines)
             for k in range(args.per_task):
-                c = await r.complete(CompletionRequest(t, f"a{k}", p, n=args.n, max_tokens=args.max_tokens))
+                c = await r.complete(CompletionRequest(t, k, p, seed=k, n=args.n,
+                                                       sampling=SamplingConfig(max_tokens=args.max_tokens)))
                 latencies.append(c.seconds)
 
         hits0, queries0 = cache_counts(endpoints)
@@ -61,7 +64,7 @@ async def run_policy(endpoints, model, policy, args) -> dict:
 
 
 def overhead_us(policy: str, endpoints: int, calls: int = 200_000) -> float:
-    r = Router([f"http://127.0.0.1:{9000 + i}" for i in range(endpoints)], "m", policy=policy)
+    r = Router([f"http://127.0.0.1:{9000 + i}" for i in range(endpoints)], "m", RoutingConfig(policy=policy))
     tasks = [f"task-{i}" for i in range(240)]
     t0 = time.perf_counter()
     for k in range(calls):
@@ -92,10 +95,10 @@ def main() -> int:
             from arc_induct.tiny_model import make_tiny_model
 
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-            cfg = ReplicaConfig.preset("cpu-smoke", make_tiny_model(tmp / "tiny"), replicas=args.replicas,
-                                       served_model_name="tiny", log_dir=tmp / "logs")
+            serving = dataclasses.replace(PRESETS["cpu-smoke"].serving, replicas=args.replicas, served_model_name="tiny")
             t0 = time.perf_counter()
-            endpoints, model = stack.enter_context(Replicas(cfg)).endpoints, "tiny"
+            replicas = Replicas(make_tiny_model(tmp / "tiny"), serving, log_dir=tmp / "logs")
+            endpoints, model = stack.enter_context(replicas).endpoints, "tiny"
             print(f"{args.replicas} replicas healthy after {time.perf_counter() - t0:.0f}s: {endpoints}", flush=True)
         asyncio.run(run_policy(endpoints, model, "least_loaded", args))  # warm-up, not reported
         policies = list(POLICIES)

@@ -24,7 +24,8 @@ import random
 import statistics
 
 from arc_induct.config import PRESETS
-from arc_induct.scheduler import Scheduler, SchedulerSettings, sampling_deadline
+from arc_induct.scheduler import Scheduler, sampling_deadline
+from arc_induct.store import Attempt, ExecutionResult
 from arc_induct.tasks import Task, load_tasks
 
 
@@ -42,8 +43,8 @@ def simulate(args: argparse.Namespace) -> dict:
     longest = max(lengths.values())
     p_right = {tid: (rng.uniform(0.01, 0.2) * (1.2 - n / longest) if rng.random() < 0.25 else 0.0) for tid, n in lengths.items()}
     p_partial = {tid: (0.0 if p == 0 and rng.random() < 1 / 3 else 0.05) for tid, p in p_right.items()}
-    sched = Scheduler([(t, lengths[t.id]) for t in tasks], SchedulerSettings.from_config(cfg))
-    budget, slots_per_replica = args.hours * 3600, cfg.in_flight_per_replica
+    sched = Scheduler([(t, lengths[t.id]) for t in tasks], cfg.scheduling, seed=cfg.seed)
+    budget, slots_per_replica = args.hours * 3600, cfg.routing.in_flight_per_replica
     stop_at = sampling_deadline(0.0, budget, cfg.reserve_min_s, args.vote_seconds)
 
     replicas = [{"active": {}, "cached": set(), "busy": 0.0} for _ in range(args.replicas)]
@@ -70,7 +71,7 @@ def simulate(args: argparse.Namespace) -> dict:
                 if item.task_id in rp["cached"]:
                     prefill *= 0.1
                 rp["cached"].add(item.task_id)
-                gen = sum(min(4096, rng.lognormvariate(0, 0.5) * args.gen_tokens) for _ in item.attempt_ids)
+                gen = sum(min(4096, rng.lognormvariate(0, 0.5) * args.gen_tokens) for _ in item.indices)
                 uid += 1
                 rp["active"][uid] = (prefill + gen / args.decode_tps, item)
 
@@ -92,14 +93,15 @@ def simulate(args: argparse.Namespace) -> dict:
                 rep["active"] = {u2: (w - dt / k, it) for u2, (w, it) in rep["active"].items()}
         now += dt
         _, item = replicas[r]["active"].pop(u)
-        rows = []
-        for i, aid in enumerate(item.attempt_ids):
+        attempts = []
+        for index in item.indices:
             x = rng.random()
             p = p_right[item.task_id]
-            correct = [True, True] if x < p else ([True, False] if x < p + p_partial[item.task_id] else [False, False])
-            rows.append({"task_id": item.task_id, "attempt_id": aid, "kind": item.kind, "train_correct": correct, "hardcoded_probability": 0.0})
-        samples[item.task_id] += len(rows)
-        sched.finish(item, rows)
+            correct = (True, True) if x < p else ((True, False) if x < p + p_partial[item.task_id] else (False, False))
+            result = ExecutionResult("ok", (), (), (), (), correct, None, 0.0)
+            attempts.append(Attempt(item.task_id, index, item.kind, result=result, hardcoded_p=0.0))
+        samples[item.task_id] += len(attempts)
+        sched.finish(item, attempts)
         if now >= next_ckpt:
             writes.append(now + args.vote_seconds)
             next_ckpt = now + cfg.checkpoint_every_s

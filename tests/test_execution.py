@@ -11,7 +11,7 @@ import numpy as np
 import orjson
 import pytest
 
-from arc_induct.execution import ExecutionPool, ExecutionResult, Limits, normalise
+from arc_induct.execution import ExecutionPool, Limits, normalise
 from arc_induct.tasks import by_size, load_tasks
 
 LIMITS = Limits(timeout_s=0.5, max_timeout_s=1.0, memory_mb=512)
@@ -320,12 +320,6 @@ def test_pinned_zygotes_each_keep_one_core_and_their_children_inherit_it(task):
         assert all(os.sched_getaffinity(pid) == set(cores) for pid in p.pids)
 
 
-def test_result_row_round_trips_through_json(pool, training):
-    r = pool.run("import numpy as np\ndef transform(grid):\n    return np.fliplr(grid)\n", training["67a3c6ac"])
-    row = orjson.loads(orjson.dumps(r.to_row()))
-    assert ExecutionResult.from_row({**row, "task_id": r.task_id}) == r
-
-
 def test_timeout_scales_with_grids_and_is_capped():
     limits = Limits(timeout_s=0.5, max_timeout_s=2.0)
     assert limits.timeout_for(2) == 1.0 and limits.timeout_for(10) == 2.0
@@ -396,4 +390,4 @@ def test_execute_cli_bad_json_names_the_line(tmp_path, training, capsys):
     (tmp_path / "p.jsonl").write_bytes(orjson.dumps({"task_id": next(iter(training)), "code": IDENTITY}) + b"\n{oops\n")
     assert main(["execute", str(tmp_path / "p.jsonl"), "--dataset", "arc-agi-1/training",
                  "--out", str(tmp_path / "r.jsonl")]) == 2
-    assert "line 2: not valid JSON" in capsys.readouterr().err
+    assert "line 2 is not valid JSON" in capsys.readouterr().err

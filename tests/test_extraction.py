@@ -1,6 +1,6 @@
 import pytest
 
-from arc_induct.extraction import ENTRY_NAMES, extract_program
+from arc_induct.extraction import extract_program
 
 GOOD = "def transform(grid):\n    return [row[::-1] for row in grid]\n"
 DRAFT = "def transform(grid):\n    return grid\n"
@@ -77,11 +77,6 @@ def test_unfenced_program():
 def test_py_tag_and_trailing_prose_after_fence():
     e = extract_program(f"```py\n{GOOD}   ```  \nThat flips rows.")
     assert e.code == GOOD
-
-
-def test_entry_names_are_the_ones_execution_runs():
-    execution = pytest.importorskip("arc_induct.execution")
-    assert ENTRY_NAMES == tuple(execution.FUNCTION_NAMES)
 
 
 def test_block_too_deep_to_compile_is_skipped():

@@ -4,11 +4,13 @@ from arc_induct.prompts import (
     Prompt,
     first_prompt,
     format_grid,
+    prompt_hash,
     prompt_length,
     refine_prompt,
     render,
     shape_text,
 )
+from arc_induct.store import Attempt
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
@@ -63,7 +65,6 @@ def test_first_prompt_never_leaks_test_outputs(arc1_eval):
 
 def test_first_prompt_asks_for_transform_and_names_colours(arc1_eval):
     p = first_prompt(arc1_eval[0])
-    assert p.kind == "first" and p.task_id == arc1_eval[0].id
     assert p.messages[0]["role"] == "system"
     text = _user(p)
     assert "transform(grid: list[list[int]]) -> list[list[int]]" in text and "```python" in text
@@ -108,7 +109,7 @@ def test_refine_prompt_reports_cell_diff_and_unverified_tests(arc1_eval):
         len(p.input) == len(p.output) and len(p.input[0]) == len(p.output[0]) for p in t.train))
     code = "def transform(grid):\n    return [row[:] for row in grid]\n"
     result = _run(code, task)
-    text = _user(refine_prompt(task, code, result))
+    text = _user(refine_prompt(task, Attempt(task.id, 0, code=code, result=result)))
     right = sum(result.train_correct)
     assert f"It got {right} of {len(task.train)} training examples right" in text
     assert code.strip() in text
@@ -122,7 +123,7 @@ def test_refine_prompt_reports_cell_diff_and_unverified_tests(arc1_eval):
 def test_refine_prompt_notes_shape_mismatch(arc1_eval):
     task = next(t for t in arc1_eval if all(len(p.input) != len(p.output) for p in t.train))
     code = "def transform(grid):\n    return [row[:] for row in grid]\n"
-    text = _user(refine_prompt(task, code, _run(code, task)))
+    text = _user(refine_prompt(task, Attempt(task.id, 0, code=code, result=_run(code, task))))
     assert text.count("Shape mismatch") == len(task.train)
     assert "cells wrong" not in text
 
@@ -130,6 +131,16 @@ def test_refine_prompt_notes_shape_mismatch(arc1_eval):
 def test_refine_prompt_shows_error_text(arc1_eval):
     task = arc1_eval[3]
     code = "def transform(grid):\n    raise ValueError('no idea what to do')\n"
-    text = _user(refine_prompt(task, code, _run(code, task)))
+    text = _user(refine_prompt(task, Attempt(task.id, 0, code=code, result=_run(code, task))))
     assert "It got 0 of" in text
     assert text.count("no idea what to do") >= len(task.train)
+
+
+def test_an_attempt_without_an_executed_program_cannot_be_refined(arc1_eval):
+    with pytest.raises(ValueError, match="attempt .*/4 has no executed program"):
+        refine_prompt(arc1_eval[0], Attempt(arc1_eval[0].id, 4, code="def transform(g): return g"))
+
+
+def test_prompt_hash_is_stable_and_distinguishes_prompts():
+    assert prompt_hash("a prompt") == prompt_hash("a prompt") != prompt_hash("a prompt.")
+    assert len(prompt_hash("x")) == 16

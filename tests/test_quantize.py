@@ -1,12 +1,14 @@
 import asyncio
+import dataclasses
 import importlib.util
 from pathlib import Path
 
 import pytest
 
+from arc_induct.config import PRESETS
 from arc_induct.quantize import QuantizeError, quantization_summary, quantize
-from arc_induct.replicas import ReplicaConfig, Replicas, log_tail
-from arc_induct.router import CompletionRequest, Router
+from arc_induct.replicas import Replicas, log_tail
+from arc_induct.router import CompletionRequest, Router, SamplingConfig
 
 QUANTIZE_PYTHON = Path(__file__).resolve().parents[1] / ".venv-quantize/bin/python"
 
@@ -39,14 +41,15 @@ def test_quantized_config_says_compressed_tensors_fp8_with_lm_head_kept(fp8_mode
 
 @pytest.mark.vllm
 def test_vllm_serves_the_fp8_model_with_an_fp8_kv_cache(fp8_model, tmp_path):
-    cfg = ReplicaConfig.preset("cpu-smoke", fp8_model, replicas=1, kv_cache_dtype="fp8",
-                               served_model_name="tiny-fp8", log_dir=tmp_path)
+    serving = dataclasses.replace(PRESETS["cpu-smoke"].serving, replicas=1, kv_cache_dtype="fp8",
+                                  served_model_name="tiny-fp8")
 
     async def ask(endpoints):
         async with Router(endpoints, "tiny-fp8") as r:
-            return await r.complete(CompletionRequest("fp8", "a1", "def transform(grid):", n=2, max_tokens=16))
+            return await r.complete(CompletionRequest("fp8", 0, "def transform(grid):", seed=0, n=2,
+                                                      sampling=SamplingConfig(max_tokens=16)))
 
-    with Replicas(cfg) as replicas:
+    with Replicas(fp8_model, serving, log_dir=tmp_path) as replicas:
         done = asyncio.run(ask(replicas.endpoints))
     assert len(done.texts) == 2 and done.completion_tokens > 0
     log = log_tail(tmp_path / "replica-0.log", lines=100_000)

@@ -1,4 +1,5 @@
 import asyncio
+import dataclasses
 import signal
 import socket
 import subprocess
@@ -7,8 +8,9 @@ import time
 
 import pytest
 
-from arc_induct.replicas import ReplicaConfig, ReplicaError, Replicas, free_ports, http_ok, server_metrics
-from arc_induct.router import CompletionRequest, Router
+from arc_induct.config import PRESETS
+from arc_induct.replicas import ReplicaError, Replicas, ServingConfig, free_ports, http_ok, server_metrics
+from arc_induct.router import CompletionRequest, Router, RoutingConfig, SamplingConfig
 
 
 def test_free_ports_are_distinct_and_bindable():
@@ -19,20 +21,15 @@ def test_free_ports_are_distinct_and_bindable():
             s.bind(("127.0.0.1", p))
 
 
-def test_unknown_preset_is_named_in_the_error(tmp_path):
-    with pytest.raises(ValueError, match="kaggle-8xH100"):
-        ReplicaConfig.preset("kaggle-8xH100", tmp_path)
-
-
 def test_a_folder_without_config_json_is_refused_with_its_path(tmp_path):
     with pytest.raises(ReplicaError, match=f"{tmp_path}: not a model folder"):
-        Replicas(ReplicaConfig(model=tmp_path))
+        Replicas(tmp_path, ServingConfig(), log_dir=tmp_path)
 
 
 def test_server_command_and_env_carry_the_config(tiny_model):
-    cfg = ReplicaConfig(model=tiny_model, replicas=4, gpus=2, kv_cache_dtype="fp8_e4m3", max_model_len=12288,
+    cfg = ServingConfig(replicas=4, gpus=2, kv_cache_dtype="fp8_e4m3", max_model_len=12288,
                         gpu_memory_utilization=0.85, prefix_caching=True, max_num_seqs=64)
-    r = Replicas(cfg)
+    r = Replicas(tiny_model, cfg, log_dir=tiny_model)
     cmd = " ".join(r.command(8123))
     for flag in ("--kv-cache-dtype fp8_e4m3", "--max-model-len 12288", "--gpu-memory-utilization 0.85",
                  "--enable-prefix-caching", "--max-num-seqs 64", "--port 8123"):
@@ -41,7 +38,7 @@ def test_server_command_and_env_carry_the_config(tiny_model):
 
 
 def test_cpu_servers_get_the_kv_cache_space_and_no_gpu(tiny_model):
-    r = Replicas(ReplicaConfig(model=tiny_model, cpu_kvcache_gib=3, prefix_caching=False))
+    r = Replicas(tiny_model, ServingConfig(cpu_kvcache_gib=3, prefix_caching=False), log_dir=tiny_model)
     assert r.server_env(0)["VLLM_CPU_KVCACHE_SPACE"] == "3"
     assert "--no-enable-prefix-caching" in r.command(1)
 
@@ -50,10 +47,10 @@ def test_cpu_servers_get_the_kv_cache_space_and_no_gpu(tiny_model):
 
 @pytest.mark.vllm
 def test_a_server_that_cannot_start_fails_with_its_log_tail(tiny_model, tmp_path):
-    cfg = ReplicaConfig.preset("cpu-smoke", tiny_model, replicas=1, log_dir=tmp_path,
-                               extra_args=("--no-such-flag",), startup_timeout_s=120)
+    cfg = dataclasses.replace(PRESETS["cpu-smoke"].serving, replicas=1, extra_args=("--no-such-flag",),
+                              startup_timeout_s=120)
     with pytest.raises(ReplicaError, match=r"(?s)replica 0 exited .*replica-0.log.*no-such-flag"):
-        Replicas(cfg).start()
+        Replicas(tiny_model, cfg, log_dir=tmp_path).start()
 
 
 @pytest.mark.vllm
@@ -61,10 +58,10 @@ def test_a_killed_replica_loses_no_request_and_comes_back(cpu_replicas):
     eps = cpu_replicas.endpoints
 
     async def go():
-        async with Router(eps, "tiny", policy="round_robin", backoff_s=0.2) as r:
+        async with Router(eps, "tiny", RoutingConfig(policy="round_robin", backoff_s=0.2)) as r:
             # Lengths differ so completions spread out in time instead of finishing in one batch.
-            reqs = [CompletionRequest(f"t{i % 4}", f"a{i}", "0 1 2 3\n" * 100, n=2, max_tokens=16 + 8 * i)
-                    for i in range(48)]
+            reqs = [CompletionRequest(f"t{i % 4}", i, "0 1 2 3\n" * 100, seed=i, n=2,
+                                      sampling=SamplingConfig(max_tokens=16 + 8 * i)) for i in range(48)]
             pending = [asyncio.ensure_future(r.complete(q)) for q in reqs]
             while sum(p.done() for p in pending) < 4 or r.load[0] == 0:  # mid-run, replica 0 busy
                 assert not all(p.done() for p in pending), "workload ended before the kill"

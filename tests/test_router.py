@@ -1,15 +1,26 @@
 import asyncio
-import dataclasses
 import uuid
 
 import orjson
 import pytest
 
 from arc_induct.replicas import free_ports, server_metrics
-from arc_induct.router import (Affinity, Completion, CompletionRequest, LeastLoaded, ReplayBackend,
-                               RoundRobin, Router, RouterError, make_policy, prompt_sha1, request_seed)
+from arc_induct.prompts import prompt_hash
+from arc_induct.router import (Affinity, Completion, CompletionRequest, LeastLoaded, ReplayBackend, RoundRobin,
+                               Router, RouterError, RoutingConfig, SamplingConfig, make_policy)
+from arc_induct.scheduler import attempt_seed
 
 UP2 = [True, True]
+
+
+def req(task_id, index, prompt, n=1, max_tokens=16, seed=None):
+    """A request as the run sends it: the scheduler's seed for (task, first index)."""
+    seed = attempt_seed(0, task_id, index) if seed is None else seed
+    return CompletionRequest(task_id, index, prompt, seed, n=n, sampling=SamplingConfig(max_tokens=max_tokens))
+
+
+def routing(**kw):
+    return RoutingConfig(**kw)
 
 
 # ---- policies -------------------------------------------------------------------------------
@@ -55,12 +66,6 @@ def test_unknown_policy_is_named_in_the_error():
         make_policy("fastest")
 
 
-def test_seeds_differ_per_attempt_and_repeat_per_request():
-    seeds = {request_seed(f"t{t}", f"a{a}") for t in range(20) for a in range(50)}
-    assert len(seeds) == 1000
-    assert request_seed("t1", "a1") == request_seed("t1", "a1") != request_seed("t1", "a1", base_seed=1)
-
-
 # ---- retries and errors (no vLLM needed) ----------------------------------------------------
 
 def test_unreachable_endpoints_fail_with_the_task_and_attempt_named():
@@ -68,10 +73,10 @@ def test_unreachable_endpoints_fail_with_the_task_and_attempt_named():
     urls = [f"http://127.0.0.1:{p}" for p in free_ports(2)]
 
     async def go():
-        async with Router(urls, "m", retries=2, backoff_s=0.01) as r:
-            await r.complete(CompletionRequest("task-x", "att-7", "hi"))
+        async with Router(urls, "m", routing(retries=2, backoff_s=0.01)) as r:
+            await r.complete(req("task-x", 7, "hi"))
 
-    with pytest.raises(RouterError, match="task task-x attempt att-7: failed 3 times"):
+    with pytest.raises(RouterError, match="task task-x attempt 7: failed 3 times"):
         asyncio.run(go())
 
 
@@ -99,8 +104,8 @@ def test_5xx_is_retried_on_another_endpoint():
             runners.append(runner)
             urls.append(f"http://127.0.0.1:{port}/v1")
         try:
-            async with Router(urls, "m", policy="round_robin", backoff_s=0.01) as r:
-                done = [await r.complete(CompletionRequest("t", f"a{i}", "p", n=2)) for i in range(4)]
+            async with Router(urls, "m", routing(policy="round_robin", backoff_s=0.01)) as r:
+                done = [await r.complete(req("t", i, "p", n=2)) for i in range(4)]
                 return done, r.failures, r.endpoints[1]
         finally:
             for runner in runners:
@@ -108,42 +113,43 @@ def test_5xx_is_retried_on_another_endpoint():
 
     done, failures, working = asyncio.run(go())
     assert {c.endpoint for c in done} == {working}
-    assert all(len(c.texts) == 2 and c.texts[0] == f"s{request_seed('t', c.attempt_id)}" for c in done)
+    # The request's own seed (the scheduler's) is what the server gets, on the retry too.
+    assert all(len(c.texts) == 2 and c.texts[0] == f"s{attempt_seed(0, 't', c.index)}" for c in done)
     assert failures >= 1
 
 
 # ---- replay ---------------------------------------------------------------------------------
 
-def _row(task_id="t1", attempt_id="a1", prompt="p"):
-    c = Completion(task_id, attempt_id, ("x", "y"), "http://h:1", 0.5, 10, 4)
-    return {**c.to_row(), "prompt_sha1": prompt_sha1(prompt)}
+def _row(task_id="t1", index=1, prompt="p"):
+    c = Completion(task_id, index, ("x", "y"), "http://h:1", 0.5, 10, 4)
+    return {**c.to_row(), "prompt_hash": prompt_hash(prompt)}
 
 
 def test_replay_serves_the_recorded_completion(tmp_path):
     path = tmp_path / "rec.jsonl"
     path.write_bytes(orjson.dumps(_row()) + b"\n")
-    got = asyncio.run(ReplayBackend(path).complete(CompletionRequest("t1", "a1", "p")))
-    assert got == Completion("t1", "a1", ("x", "y"), "http://h:1", 0.5, 10, 4)
+    got = asyncio.run(ReplayBackend(path).complete(req("t1", 1, "p")))
+    assert got == Completion("t1", 1, ("x", "y"), "http://h:1", 0.5, 10, 4)
 
 
 def test_replay_of_an_unrecorded_attempt_names_task_and_attempt(tmp_path):
     path = tmp_path / "rec.jsonl"
     path.write_bytes(orjson.dumps(_row()) + b"\n")
-    with pytest.raises(RouterError, match="task t1 attempt a2"):
-        asyncio.run(ReplayBackend(path).complete(CompletionRequest("t1", "a2", "p")))
+    with pytest.raises(RouterError, match="task t1 attempt 2"):
+        asyncio.run(ReplayBackend(path).complete(req("t1", 2, "p")))
 
 
 def test_replay_refuses_a_changed_prompt(tmp_path):
     path = tmp_path / "rec.jsonl"
     path.write_bytes(orjson.dumps(_row(prompt="old")) + b"\n")
     with pytest.raises(RouterError, match="different prompt"):
-        asyncio.run(ReplayBackend(path).complete(CompletionRequest("t1", "a1", "new")))
+        asyncio.run(ReplayBackend(path).complete(req("t1", 1, "new")))
 
 
 def test_replay_names_file_and_line_of_a_malformed_record(tmp_path):
     path = tmp_path / "rec.jsonl"
     path.write_bytes(orjson.dumps(_row()) + b"\n{not json\n")
-    with pytest.raises(RouterError, match=r"rec.jsonl:2"):
+    with pytest.raises(RouterError, match=r"rec.jsonl: line 2"):
         ReplayBackend(path)
 
 
@@ -157,10 +163,9 @@ def _long_prompt(tag: str, lines: int = 60) -> str:
 
 async def _run(endpoints, policy, tasks, per_task, record=None, max_tokens=4):
     """Tasks run concurrently; within a task requests follow one another, as in the scheduler."""
-    async with Router(endpoints, "tiny", policy=policy, record=record) as r:
+    async with Router(endpoints, "tiny", routing(policy=policy), record=record) as r:
         async def one_task(t, prompt):
-            return [await r.complete(CompletionRequest(t, f"a{k}", prompt, n=2, max_tokens=max_tokens))
-                    for k in range(per_task)]
+            return [await r.complete(req(t, 2 * k, prompt, n=2, max_tokens=max_tokens)) for k in range(per_task)]
         prompts = {f"{policy}-{i}": _long_prompt(f"{policy}-{i}") for i in range(tasks)}
         per = await asyncio.gather(*(one_task(t, p) for t, p in prompts.items()))
         return [c for cs in per for c in cs], prompts
@@ -180,10 +185,12 @@ def test_requests_complete_through_the_router_on_both_replicas(cpu_replicas):
 
 @pytest.mark.vllm
 def test_distinct_attempts_sample_differently_and_a_repeat_is_identical(cpu_replicas):
+    """The seeds the run sends (scheduler.attempt_seed) reach vLLM: a repeated request samples the
+    same text, the next attempt's request samples another."""
     async def go():
         async with Router(cpu_replicas.endpoints, "tiny") as r:
-            req = CompletionRequest("seeds", "a1", "def transform(grid):", n=1, max_tokens=24)
-            return [await r.complete(q) for q in (req, req, dataclasses.replace(req, attempt_id="a2"))]
+            one = req("seeds", 0, "def transform(grid):", max_tokens=24)
+            return [await r.complete(q) for q in (one, one, req("seeds", 1, "def transform(grid):", max_tokens=24))]
 
     first, repeat, other = asyncio.run(go())
     assert first.texts == repeat.texts
@@ -199,11 +206,11 @@ def _cache(endpoints):
 async def _one_task_at_a_time(endpoints, policy, tasks, per_task):
     """Each task's requests in order, tasks one after another: round robin then alternates
     replicas within a task for sure (concurrent tasks in lockstep could all land on one parity)."""
-    async with Router(endpoints, "tiny", policy=policy) as r:
+    async with Router(endpoints, "tiny", routing(policy=policy)) as r:
         for i in range(tasks):
             prompt = _long_prompt(f"{policy}-{i}")
             for k in range(per_task):
-                await r.complete(CompletionRequest(f"{policy}-{i}", f"a{k}", prompt, n=1, max_tokens=4))
+                await r.complete(req(f"{policy}-{i}", k, prompt, max_tokens=4))
 
 
 @pytest.mark.vllm
@@ -223,21 +230,21 @@ def test_affinity_gets_more_prefix_cache_hits_than_round_robin(cpu_replicas):
 @pytest.mark.vllm
 def test_a_too_long_prompt_is_refused_at_once_with_the_task_named(cpu_replicas):
     async def go():
-        async with Router(cpu_replicas.endpoints, "tiny", backoff_s=5) as r:
-            await r.complete(CompletionRequest("long-task", "a1", " 1" * 6000, max_tokens=4))
+        async with Router(cpu_replicas.endpoints, "tiny", routing(backoff_s=5)) as r:
+            await r.complete(req("long-task", 1, " 1" * 6000, max_tokens=4))
             return r
 
-    with pytest.raises(RouterError, match=r"task long-task attempt a1: .* answered 400"):
+    with pytest.raises(RouterError, match=r"task long-task attempt 1: .* answered 400"):
         asyncio.run(asyncio.wait_for(go(), timeout=30))  # no retries: backoff would exceed this
 
 
 @pytest.mark.vllm
 def test_a_request_over_its_timeout_is_retried_then_reported(cpu_replicas):
     async def go():
-        async with Router(cpu_replicas.endpoints, "tiny", timeout_s=0.05, retries=1, backoff_s=0.01) as r:
-            await r.complete(CompletionRequest("slow", "a1", "0 1 2 3\n" * 100, max_tokens=2000))
+        async with Router(cpu_replicas.endpoints, "tiny", routing(timeout_s=0.05, retries=1, backoff_s=0.01)) as r:
+            await r.complete(req("slow", 1, "0 1 2 3\n" * 100, max_tokens=2000))
 
-    with pytest.raises(RouterError, match=r"task slow attempt a1: failed 2 times; last error: .*Timeout"):
+    with pytest.raises(RouterError, match=r"task slow attempt 1: failed 2 times; last error: .*Timeout"):
         asyncio.run(go())
 
 
@@ -255,7 +262,6 @@ def test_recorded_completions_replay_without_a_server(cpu_replicas, tmp_path):
     replay = ReplayBackend(record)
 
     async def again():
-        return [await replay.complete(CompletionRequest(c.task_id, c.attempt_id, prompts[c.task_id]))
-                for c in done]
+        return [await replay.complete(req(c.task_id, c.index, prompts[c.task_id])) for c in done]
 
     assert asyncio.run(again()) == done

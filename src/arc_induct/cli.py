@@ -7,6 +7,7 @@ naming the file, task or field, with exit status 2; anything else is a bug and k
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 import time
@@ -14,16 +15,16 @@ from pathlib import Path
 
 import orjson
 
-from arc_induct.config import PRESETS, ConfigError
+from arc_induct.config import BACKENDS, PRESETS, ConfigError
 from arc_induct.execution import Limits, LimitsError, ProgramFileError, execute_file
 from arc_induct.quantize import QuantizeError, folder_mb, quantization_summary, quantize
-from arc_induct.replicas import ReplicaConfig, ReplicaError, Replicas, detect_gpus
+from arc_induct.replicas import ReplicaError, Replicas, ServingConfig, detect_gpus
 from arc_induct.router import POLICIES
 from arc_induct.scoring import ScoringError, score_submission
-from arc_induct.store import StoreError, read_rows
+from arc_induct.store import StoreError, read_attempts
 from arc_induct.submission import SubmissionError, read_submission, submission_faults
 from arc_induct.tasks import NAMED_DATASETS, TaskFileError, by_size, load_tasks
-from arc_induct.voting import VoteError, tally
+from arc_induct.voting import VoteError, answers, tally
 
 DATASET_HELP = (
     "a named dataset (" + ", ".join(NAMED_DATASETS) + "), a Kaggle *_challenges.json "
@@ -83,16 +84,16 @@ def cmd_vote(args: argparse.Namespace) -> int:
     from arc_induct.submission import build_submission, write_submission
 
     tasks = load_tasks(args.dataset)
-    rows = tqdm(read_rows(args.results), desc="vote", unit=" rows", disable=not sys.stderr.isatty())
+    attempts = tqdm(read_attempts(args.results), desc="vote", unit=" rows", disable=not sys.stderr.isatty())
     try:
-        ballots = tally(rows, tasks)
+        ballots = tally(attempts, tasks)
     except VoteError as e:
         raise VoteError(f"{args.results}: {e}") from None
-    answers = {tid: g for tid, b in ballots.items() if (g := b.guesses())}
-    write_submission(args.out, build_submission(tasks, answers))
+    guesses = answers(ballots)
+    write_submission(args.out, build_submission(tasks, guesses))
     used, skipped = sum(b.used for b in ballots.values()), sum(b.skipped for b in ballots.values())
     print(f"voted {used} programs ({skipped} without usable test outputs); "
-          f"{len(answers)} of {len(tasks)} tasks answered, {len(tasks) - len(answers)} get the fallback")
+          f"{len(guesses)} of {len(tasks)} tasks answered, {len(tasks) - len(guesses)} get the fallback")
     print(f"wrote {args.out}")
     return 0
 
@@ -103,15 +104,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     budget_s = args.budget_seconds if args.budget_seconds is not None else (
         args.budget_hours * 3600 if args.budget_hours is not None else None)
-    cfg = RunConfig.preset(
-        args.preset,
-        dataset=args.dataset, max_tasks=args.tasks, backend=args.backend, model=args.model,
-        endpoints=tuple(args.endpoints) if args.endpoints else None, replay=args.replay,
-        replicas=args.replicas, gpus=args.gpus, budget_s=budget_s, out=args.out,
-        submission=args.submission, resume=args.resume or None,
-        max_samples_per_task=args.samples_per_task, seed=args.seed, policy=args.policy,
-        served_model_name=args.served_model_name,
-    )
+    cfg = RunConfig.preset(args.preset, {
+        "dataset": args.dataset, "max_tasks": args.tasks, "backend": args.backend, "model": args.model,
+        "endpoints": tuple(args.endpoints) if args.endpoints else None, "replay": args.replay,
+        "budget_s": budget_s, "out": args.out, "submission": args.submission, "resume": args.resume or None,
+        "seed": args.seed, "serving.replicas": args.replicas, "serving.gpus": args.gpus,
+        "serving.served_model_name": args.served_model_name, "routing.policy": args.policy,
+        "scheduling.max_samples_per_task": args.samples_per_task,
+    })
     report = run_job(cfg)
     print(report.text())
     return 0
@@ -144,14 +144,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         gpus=gpus, replicas=replicas, kv_cache_dtype=args.kv_cache_dtype,
         max_model_len=args.max_model_len, gpu_memory_utilization=args.memory_share,
         prefix_caching=not args.no_prefix_caching, served_model_name=args.served_model_name,
-        log_dir=Path(args.log_dir), max_num_seqs=args.max_num_seqs).items() if v is not None}
-    config = (ReplicaConfig.preset(args.preset, args.model, **overrides) if args.preset
-              else ReplicaConfig(model=Path(args.model), **overrides))
+        max_num_seqs=args.max_num_seqs).items() if v is not None}
+    base = PRESETS[args.preset].serving if args.preset else ServingConfig()
+    config = dataclasses.replace(base, **overrides)
     where = f"{config.gpus} GPU(s)" if config.gpus else "the CPU"
-    print(f"starting {config.replicas} vLLM replica(s) of {config.model} on {where}; logs in {config.log_dir}",
+    print(f"starting {config.replicas} vLLM replica(s) of {args.model} on {where}; logs in {args.log_dir}",
           file=sys.stderr)
     try:  # Ctrl-C, during startup too, is the normal way to stop: Replicas kills every server on exit
-        with Replicas(config) as replicas:
+        with Replicas(Path(args.model), config, log_dir=Path(args.log_dir)) as replicas:
             for url in replicas.endpoints:
                 print(url, flush=True)
             print(f"model name for requests: {config.served_model_name}. Ctrl-C stops all.", file=sys.stderr)
@@ -231,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--preset", default="cpu-smoke", choices=sorted(PRESETS), help="named defaults (default: cpu-smoke)")
     s.add_argument("--dataset", help=DATASET_HELP)
     s.add_argument("--tasks", type=int, help="run only the N tasks with the shortest prompts")
-    s.add_argument("--backend", choices=["vllm", "openai", "replay"], help="where completions come from")
+    s.add_argument("--backend", choices=BACKENDS, help="where completions come from")
     s.add_argument("--model", type=Path, help="model folder (vllm: served; all: its tokenizer renders prompts)")
     s.add_argument("--endpoints", nargs="+", metavar="URL", help="OpenAI-compatible base URLs (backend openai)")
     s.add_argument("--replay", type=Path, metavar="FILE", help="recorded completions (backend replay)")
@@ -282,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--memory-share", type=float, help="--gpu-memory-utilization per server")
     s.add_argument("--max-num-seqs", type=int, help="sequences a server batches at once")
     s.add_argument("--no-prefix-caching", action="store_true", help="disable vLLM's prefix cache")
-    s.add_argument("--served-model-name", help="the name requests use (default: model)")
+    s.add_argument("--served-model-name", help="the name requests use (default: arc-induct)")
     s.add_argument("--log-dir", default="runs/replica-logs", help="one log file per server (default: %(default)s)")
     s.set_defaults(func=cmd_serve)
 

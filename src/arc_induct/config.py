@@ -1,8 +1,12 @@
 """The one run configuration, built once at the entry point (CLI or notebook) and passed down.
 
-Covered: every knob of `arc-induct run`, grouped in one frozen dataclass, and the named presets
-`cpu-smoke` (the no-flags dry run on this kind of machine) and `kaggle-4xL4` (the competition).
-Not covered: reading environment variables or files; nothing below the entry point does either.
+Covered: `RunConfig`, a tree of frozen sections, each defined (with its defaults) by the stage that
+takes it: `serving` (replicas.ServingConfig), `routing` and `sampling` (router), `scheduling`
+(scheduler.SchedulerConfig), `execution` (execution.ExecutionConfig). The run-level settings
+(what to solve, where to write, which backend, the budget) sit at the top. Presets are values of
+the tree; `override` applies flags given as dotted names ("serving.replicas").
+Not covered: reading environment variables or files; nothing below the entry point does either,
+and no stage below `run` sees the whole tree, only its section.
 """
 
 from __future__ import annotations
@@ -11,6 +15,13 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from arc_induct.execution import ExecutionConfig, Limits
+from arc_induct.replicas import ServingConfig
+from arc_induct.router import POLICIES, RoutingConfig, SamplingConfig
+from arc_induct.scheduler import SchedulerConfig
+
+BACKENDS = ("vllm", "openai", "replay")  # start local replicas | given endpoints | a recorded JSONL file
 
 
 class ConfigError(ValueError):
@@ -27,61 +38,71 @@ class RunConfig:
     resume: bool = False
 
     # --- where completions come from
-    backend: str = "vllm"  # vllm (start local replicas) | openai (given endpoints) | replay (a JSONL file)
+    backend: str = "vllm"
     model: Path | None = None  # model folder; None with backend vllm = make a tiny random model under out/
-    served_model_name: str = "arc-induct"
     endpoints: tuple[str, ...] = ()
     replay: Path | None = None
-    replicas: int = 2
-    gpus: int = 0  # 0 = CPU replicas
-    max_model_len: int = 4096
-    kv_cache_dtype: str = "auto"  # "fp8_e4m3" on L4s
-    gpu_memory_utilization: float = 0.9  # per server; CPU servers size their cache by cpu_kvcache_gib
-    cpu_kvcache_gib: int = 1
-    prefix_caching: bool = True
-    enforce_eager: bool = False  # skip torch.compile / CUDA graphs: faster start, slower decode
-    policy: str = "affinity"
-    request_timeout_s: float = 600.0
 
-    # --- sampling
-    samples_per_request: int = 2  # vLLM's n: one prompt, several programs (shares the prefix)
-    max_tokens: int = 512
-    temperature: float = 1.0
-    top_p: float = 1.0
-    min_p: float = 0.0
-    in_flight_per_replica: int = 2
-    seed: int = 0
-
-    # --- scheduler
+    # --- the clock
     budget_s: float = 180.0  # wall clock for the whole run, from its start
     reserve_min_s: float = 5.0  # always kept back for the final vote and write
-    max_samples_per_task: int = 8
-    extend_budget: bool = True  # when every task used its samples and time is left, sample more
-    early_stop_k: int = 6  # programs right on all train pairs and not hard-coded
-    give_up_after: int = 64  # samples with no program right on even one train pair
-    refine_share: float = 0.5  # share of a task's requests that refine, once it has a partial program
-    refine_c: float = 20.0  # REx: Beta(1 + C*h, 1 + C*(1-h) + times refined)
-    hardcoded_threshold: float = 0.75
     checkpoint_every_s: float = 120.0
+    seed: int = 0
 
-    # --- execution
-    exec_workers: int | None = None  # None = the machine's cores
-    exec_timeout_s: float = 1.0  # per grid; a program gets this times its grid count
-    exec_max_timeout_s: float = 10.0
-    exec_memory_mb: int = 1024
+    # --- each stage's own section
+    serving: ServingConfig = field(default_factory=ServingConfig)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    scheduling: SchedulerConfig = field(default_factory=SchedulerConfig)
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
-    # --- notes carried into the report
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = ()  # carried into the report
 
     @property
     def submission_path(self) -> Path:
         return self.submission if self.submission is not None else self.out / "submission.json"
 
+    def override(self, changes: dict[str, Any]) -> RunConfig:
+        """A copy with `changes` applied; keys are field names, dotted for sections
+        ("serving.replicas", "execution.limits.timeout_s"); None values are skipped (flag not given)."""
+        cfg: Any = self
+        for key, value in changes.items():
+            if value is not None:
+                cfg = _replace_path(cfg, key.split("."), value, key)
+        return cfg
+
+    def check(self) -> RunConfig:
+        """Fail before any work when the settings cannot work; the message names the flag."""
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"unknown backend {self.backend!r}: choose {', '.join(BACKENDS)}")
+        if self.backend == "replay" and self.replay is None:
+            raise ConfigError("--backend replay needs --replay FILE")
+        if self.backend == "openai" and not self.endpoints:
+            raise ConfigError("--backend openai needs --endpoints URL [URL ...]")
+        if self.routing.policy not in POLICIES:
+            raise ConfigError(f"unknown --policy {self.routing.policy!r}: choose {', '.join(POLICIES)}")
+        if self.budget_s <= 0:
+            raise ConfigError(f"--budget-seconds must be > 0, got {self.budget_s}")
+        if self.max_tasks is not None and self.max_tasks < 1:
+            raise ConfigError(f"--tasks must be >= 1, got {self.max_tasks}")
+        if self.serving.replicas < 1:
+            raise ConfigError(f"--replicas must be >= 1, got {self.serving.replicas}")
+        return self
+
     @classmethod
-    def preset(cls, name: str, **overrides: Any) -> RunConfig:
+    def preset(cls, name: str, changes: dict[str, Any] | None = None) -> RunConfig:
         if name not in PRESETS:
             raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-        return dataclasses.replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
+        return PRESETS[name].override(changes or {})
+
+
+def _replace_path(obj: Any, path: list[str], value: Any, key: str) -> Any:
+    names = {f.name for f in dataclasses.fields(obj)}
+    if path[0] not in names:
+        raise ConfigError(f"unknown setting {key!r}")
+    if len(path) > 1:
+        value = _replace_path(getattr(obj, path[0]), path[1:], value, key)
+    return dataclasses.replace(obj, **{path[0]: value})
 
 
 PRESETS: dict[str, RunConfig] = {
@@ -89,12 +110,10 @@ PRESETS: dict[str, RunConfig] = {
     "cpu-smoke": RunConfig(
         max_tasks=4,
         out=Path("runs/cpu-smoke"),
-        replicas=2,
-        gpu_memory_utilization=0.1,
-        enforce_eager=True,
         budget_s=150.0,
-        max_tokens=256,
-        max_samples_per_task=8,
+        serving=ServingConfig(replicas=2, gpu_memory_utilization=0.1, enforce_eager=True),
+        sampling=SamplingConfig(max_tokens=256),
+        scheduling=SchedulerConfig(max_samples_per_task=8),
         notes=("cpu-smoke: the model is a tiny random network made locally; its text is noise, "
                "so no program is expected and the score is expected to be 0.",),
     ),
@@ -103,19 +122,17 @@ PRESETS: dict[str, RunConfig] = {
         dataset="/kaggle/input/arc-prize-2025/arc-agi_test_challenges.json",
         out=Path("/kaggle/working/run"),
         submission=Path("/kaggle/working/submission.json"),
-        replicas=4,
-        gpus=4,
-        max_model_len=16384,
-        kv_cache_dtype="fp8_e4m3",
-        gpu_memory_utilization=0.92,
-        samples_per_request=8,
-        max_tokens=2048,
-        in_flight_per_replica=16,
         budget_s=11.5 * 3600,
         reserve_min_s=300.0,
-        max_samples_per_task=1024,
-        early_stop_k=6,
-        give_up_after=256,
         checkpoint_every_s=300.0,
+        serving=ServingConfig(replicas=4, gpus=4, max_model_len=16384, kv_cache_dtype="fp8_e4m3",
+                              gpu_memory_utilization=0.92),
+        routing=RoutingConfig(in_flight_per_replica=16),
+        sampling=SamplingConfig(max_tokens=2048),
+        scheduling=SchedulerConfig(samples_per_request=8, max_samples_per_task=1024, early_stop_k=6,
+                                   give_up_after=256),
     ),
 }
+
+__all__ = ["BACKENDS", "PRESETS", "ConfigError", "ExecutionConfig", "Limits", "RoutingConfig", "RunConfig",
+           "SamplingConfig", "SchedulerConfig", "ServingConfig"]

@@ -57,21 +57,22 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 from tqdm import tqdm
 
-from arc_induct.sandbox import FUNCTION_NAMES, FrameReader, normalise, parse_frames, write_frame
 from arc_induct.grids import Grid
+from arc_induct.jsonl import JsonlError, read_jsonl
+from arc_induct.sandbox import FrameReader, normalise, parse_frames, write_frame
+from arc_induct.store import ExecutionResult, result_to_json
 from arc_induct.tasks import Task
 
-__all__ = ["FUNCTION_NAMES", "STATUSES", "ExecutionPool", "ExecutionResult", "Limits", "LimitsError",
-           "ProgramFileError", "execute_file", "normalise"]
+__all__ = ["ExecutionConfig", "ExecutionPool", "ExecutionResult", "Limits", "LimitsError", "ProgramFileError",
+           "execute_file", "normalise"]
 
-STATUSES = ("ok", "exception", "timeout", "memory", "crashed", "invalid_output", "no_function", "syntax_error")
 # Set in the zygote's environment, so they hold before its numpy import: one BLAS thread per program
 # (threads multiply memory and fight for 2 cores) and few malloc arenas (each reserves address space,
 # which the RLIMIT_AS cap counts).
@@ -104,36 +105,11 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class ExecutionResult:
-    """One program run on every grid of one task. `status` is "ok" when every grid gave a valid grid
-    (right or wrong); otherwise a process-level failure (timeout, crashed, syntax_error, no_function,
-    output too large) when there was one, else the kind of the first grid that failed."""
+class ExecutionConfig:
+    """The run's execution section: how many zygotes (None = every usable core), and their limits."""
 
-    status: str
-    train_outputs: tuple[Grid | None, ...]
-    train_errors: tuple[str | None, ...]
-    test_outputs: tuple[Grid | None, ...]
-    test_errors: tuple[str | None, ...]
-    train_correct: tuple[bool, ...]
-    test_correct: tuple[bool, ...] | None
-    seconds: float
-    task_id: str = ""  # not in to_row: the row already carries it
-
-    def to_row(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "task_id"}
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> ExecutionResult:
-        def tup(key):
-            return None if row[key] is None else tuple(row[key])
-
-        return cls(row["status"], tup("train_outputs"), tup("train_errors"), tup("test_outputs"),
-                   tup("test_errors"), tup("train_correct"), tup("test_correct"), float(row["seconds"]),
-                   str(row.get("task_id", "")))
-
-    @property
-    def train_accuracy(self) -> float:
-        return sum(self.train_correct) / len(self.train_correct) if self.train_correct else 0.0
+    workers: int | None = None
+    limits: Limits = field(default_factory=Limits)
 
 
 def assemble(task: Task, header: dict[str, Any], data: bytes) -> ExecutionResult:
@@ -183,29 +159,25 @@ def execute_file(programs: Path, tasks: Sequence[Task], out: Path, workers: int 
     rows: deque[dict] = deque()  # rows whose results are in flight, oldest first
 
     def items() -> Iterator[tuple[str, Task]]:
-        with open(programs, "rb") as f:
-            for number, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
+        try:
+            for number, row in read_jsonl(programs):
                 where = f"{programs}, line {number}"
-                try:
-                    row = orjson.loads(line)
-                except orjson.JSONDecodeError as e:
-                    raise ProgramFileError(f"{where}: not valid JSON ({e})") from None
-                if not isinstance(row, dict) or not isinstance(row.get("code"), str):
+                if not isinstance(row.get("code"), str):
                     raise ProgramFileError(f"{where}: expected an object with a string field 'code'")
                 task_id = row.get("task_id")
                 task = by_id.get(task_id) if isinstance(task_id, str) else None
                 if task is None:
-                    raise ProgramFileError(f"{where}: task_id {row.get('task_id')!r} is not in the dataset")
+                    raise ProgramFileError(f"{where}: task_id {task_id!r} is not in the dataset")
                 rows.append(row)
                 yield row["code"], task
+        except JsonlError as e:
+            raise ProgramFileError(str(e)) from None
 
     counts: Counter[str] = Counter()
     with ExecutionPool(workers, limits) as pool, open(out, "wb") as sink, \
             tqdm(total=_count_lines(programs), unit="program", disable=not progress) as bar:
         for result in pool.imap(items()):
-            sink.write(orjson.dumps({**rows.popleft(), **result.to_row()}) + b"\n")
+            sink.write(orjson.dumps({**rows.popleft(), **result_to_json(result)}) + b"\n")
             counts[result.status] += 1
             bar.update()
     return counts

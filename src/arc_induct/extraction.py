@@ -20,14 +20,13 @@ import ast
 import re
 from dataclasses import dataclass
 
-# Entry points, in order of preference. `transform` is what the prompt asks for; the others are
-# names models fall back to, and must match what `execution` looks up.
-ENTRY_NAMES: tuple[str, ...] = ("transform", "solve", "solution", "transform_grid", "apply_transform")
+from arc_induct.sandbox import FUNCTION_NAMES
+
 
 PYTHON_TAGS = {"", "python", "python3", "py", "py3"}
 
 _FENCE = re.compile(r"```[ \t]*([\w+.-]*)[^\n]*\n(.*?)(?:\n[ \t]*```|\Z)", re.DOTALL)
-_DEF = re.compile(r"^def\s+(" + "|".join(ENTRY_NAMES) + r")\s*\(", re.MULTILINE)
+_DEF = re.compile(r"^def\s+(" + "|".join(FUNCTION_NAMES) + r")\s*\(", re.MULTILINE)
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
 
 
@@ -82,6 +81,6 @@ def extract_program(completion: str) -> Extraction:
         for body in reversed(candidates):
             if _parses(body):
                 return Extraction(body.strip("\n") + "\n", None)
-    names = "/".join(ENTRY_NAMES[:3])
+    names = "/".join(FUNCTION_NAMES[:3])
     what = f"a block defining {names}" if defining else "a code block"
     return Extraction(None, f"found {what}, but no block parses as Python")

@@ -18,13 +18,13 @@ orders them by `prompt_length`); few-shot examples.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+import hashlib
+from typing import Any
 
 from arc_induct.grids import Grid
+from arc_induct.store import Attempt, ExecutionResult
 from arc_induct.tasks import Task
 
-if TYPE_CHECKING:  # execution imports nothing from here; the type is only for readers
-    from arc_induct.execution import ExecutionResult
 
 SYSTEM = (
     "You are an expert at solving ARC (Abstraction and Reasoning Corpus) puzzles by writing "
@@ -49,8 +49,6 @@ MAX_DIFF_CELLS = 40
 
 @dataclass(frozen=True)
 class Prompt:
-    task_id: str
-    kind: str  # "first" | "refine"
     messages: tuple[dict[str, str], ...]  # chat messages: {"role": ..., "content": ...}
 
 
@@ -79,7 +77,7 @@ def task_text(task: Task) -> str:
 
 def first_prompt(task: Task) -> Prompt:
     user = f"{task_text(task)}\n\n{REQUEST}"
-    return Prompt(task.id, "first", ({"role": "system", "content": SYSTEM}, {"role": "user", "content": user}))
+    return Prompt(({"role": "system", "content": SYSTEM}, {"role": "user", "content": user}))
 
 
 def cell_diff(predicted: Grid, expected: Grid) -> str:
@@ -138,12 +136,15 @@ def _at(seq: Any, i: int) -> Any:
     return seq[i] if seq is not None and i < len(seq) else None
 
 
-def refine_prompt(task: Task, code: str, result: ExecutionResult) -> Prompt:
+def refine_prompt(task: Task, parent: Attempt) -> Prompt:
+    """Refine `parent`, an attempt whose program ran (it has code and a result)."""
+    if parent.code is None or parent.result is None:
+        raise ValueError(f"attempt {parent.id} has no executed program to refine")
     user = (
-        f"{task_text(task)}\n\nA previous attempt wrote this program:\n```python\n{code.strip()}\n```\n\n"
-        f"{feedback_text(task, result)}\n\nFind the mistake and write a corrected program. {REQUEST}"
+        f"{task_text(task)}\n\nA previous attempt wrote this program:\n```python\n{parent.code.strip()}\n```\n\n"
+        f"{feedback_text(task, parent.result)}\n\nFind the mistake and write a corrected program. {REQUEST}"
     )
-    return Prompt(task.id, "refine", ({"role": "system", "content": SYSTEM}, {"role": "user", "content": user}))
+    return Prompt(({"role": "system", "content": SYSTEM}, {"role": "user", "content": user}))
 
 
 def render(prompt: Prompt, tokenizer: Any = None) -> str:
@@ -157,6 +158,12 @@ def render(prompt: Prompt, tokenizer: Any = None) -> str:
         return tokenizer.apply_chat_template(list(prompt.messages), tokenize=False, add_generation_prompt=True)
     body = "\n\n".join(f"### {m['role'].capitalize()}\n{m['content']}" for m in prompt.messages)
     return f"{body}\n\n### Assistant\n"
+
+
+def prompt_hash(text: str) -> str:
+    """The one hash of a rendered prompt: stored with each attempt and each recorded completion, so
+    the two files join on it, and replay refuses a recording made for another prompt."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def prompt_length(text: str, tokenizer: Any = None) -> int:

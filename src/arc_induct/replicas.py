@@ -1,7 +1,7 @@
 """Independent vLLM server replicas: one per GPU, or N on the CPU, each on a free port.
 
-Covered: starting `vllm.entrypoints.openai.api_server` processes from a frozen `ReplicaConfig`
-(FP8 KV cache, max model length, memory share, prefix caching), one log file per server, waiting
+Covered: starting `vllm.entrypoints.openai.api_server` processes of one model folder from the
+run's serving section, a frozen `ServingConfig` (FP8 KV cache, max model length, memory share, prefix caching), one log file per server, waiting
 for `/health` (a failure names the log file and shows its tail), a watchdog thread that restarts a
 dead server on its old port, and shutdown that kills whole process groups, from `stop()`, the
 context manager, `atexit`, SIGTERM/SIGHUP, or (Linux) the parent's death. `server_metrics` reads a
@@ -27,7 +27,6 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 log = logging.getLogger(__name__)
 
@@ -36,49 +35,26 @@ class ReplicaError(RuntimeError):
     """A server did not come up; the message names its log file and quotes the log's tail."""
 
 
-if TYPE_CHECKING:
-    from arc_induct.config import RunConfig
-
-
 @dataclass(frozen=True)
-class ReplicaConfig:
-    model: Path
-    replicas: int = 1
+class ServingConfig:
+    """The run's serving section: how many vLLM servers, and how each is started."""
+
+    replicas: int = 2
     gpus: int = 0                       # 0 = CPU; else server i gets CUDA_VISIBLE_DEVICES=i % gpus
-    served_model_name: str = "model"    # the `model` field requests must carry
-    max_model_len: int = 8192
+    served_model_name: str = "arc-induct"  # the `model` field requests must carry
+    max_model_len: int = 4096
     kv_cache_dtype: str = "auto"        # "fp8_e4m3" on L4s; "fp8" on the CPU
     gpu_memory_utilization: float = 0.9  # per server; on the CPU vLLM sizes the cache by cpu_kvcache_gib
     cpu_kvcache_gib: int = 1            # VLLM_CPU_KVCACHE_SPACE for CPU servers
     prefix_caching: bool = True
     max_num_seqs: int | None = None
     enforce_eager: bool = False         # skip torch.compile/CUDA graphs: ~25 s faster start, slower decode
-    log_dir: Path = Path("runs/replica-logs")
-    python: str = sys.executable        # an interpreter that has vllm (or vllm-cpu) installed
     host: str = "127.0.0.1"
     startup_timeout_s: float = 600.0
     watchdog_interval_s: float = 2.0
     max_restarts: int = 3               # per server; a crash loop stops being retried after this
     extra_args: tuple[str, ...] = ()
     extra_env: tuple[tuple[str, str], ...] = ()
-
-    @classmethod
-    def preset(cls, name: str, model: Path, **overrides) -> "ReplicaConfig":
-        """The replica part of a named run preset (`config.PRESETS`); keyword overrides win."""
-        from arc_induct.config import RunConfig
-
-        return cls.from_run(RunConfig.preset(name), model, **overrides)
-
-    @classmethod
-    def from_run(cls, cfg: "RunConfig", model: Path, **overrides) -> "ReplicaConfig":
-        """The replica settings of a run configuration (its presets are the only named presets)."""
-        settings = dict(
-            model=Path(model), replicas=cfg.replicas, gpus=cfg.gpus, served_model_name=cfg.served_model_name,
-            max_model_len=cfg.max_model_len, kv_cache_dtype=cfg.kv_cache_dtype,
-            gpu_memory_utilization=cfg.gpu_memory_utilization, cpu_kvcache_gib=cfg.cpu_kvcache_gib,
-            prefix_caching=cfg.prefix_caching, enforce_eager=cfg.enforce_eager, log_dir=cfg.out / "logs",
-        )
-        return cls(**(settings | overrides))
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
@@ -159,14 +135,15 @@ class _Server:
 
 
 class Replicas:
-    """Start `config.replicas` servers; `endpoints` lists their base URLs (http://host:port)."""
+    """Start `config.replicas` servers of `model`; `endpoints` lists their base URLs (http://host:port).
+    Each server logs to `log_dir/replica-I.log`; `python` is an interpreter with vllm (or vllm-cpu)."""
 
-    def __init__(self, config: ReplicaConfig) -> None:
+    def __init__(self, model: Path, config: ServingConfig, log_dir: Path, python: str = sys.executable) -> None:
         if config.replicas < 1:
-            raise ValueError(f"ReplicaConfig.replicas must be >= 1, got {config.replicas}")
-        if not (Path(config.model) / "config.json").is_file():
-            raise ReplicaError(f"{config.model}: not a model folder (no config.json)")
-        self.config = config
+            raise ValueError(f"serving.replicas must be >= 1, got {config.replicas}")
+        if not (Path(model) / "config.json").is_file():
+            raise ReplicaError(f"{model}: not a model folder (no config.json)")
+        self.model, self.config, self.log_dir, self.python = Path(model), config, Path(log_dir), python
         self._servers: list[_Server] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -188,9 +165,9 @@ class Replicas:
 
     def start(self) -> "Replicas":
         cfg = self.config
-        Path(cfg.log_dir).mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
         ports = free_ports(cfg.replicas, cfg.host)
-        self._servers = [_Server(i, p, Path(cfg.log_dir) / f"replica-{i}.log") for i, p in enumerate(ports)]
+        self._servers = [_Server(i, p, self.log_dir / f"replica-{i}.log") for i, p in enumerate(ports)]
         atexit.register(self.stop)
         _install_signal_handlers()
         try:
@@ -207,8 +184,8 @@ class Replicas:
     def command(self, port: int) -> list[str]:
         cfg = self.config
         cmd = [
-            cfg.python, "-m", "vllm.entrypoints.openai.api_server",
-            "--model", str(cfg.model), "--served-model-name", cfg.served_model_name,
+            self.python, "-m", "vllm.entrypoints.openai.api_server",
+            "--model", str(self.model), "--served-model-name", cfg.served_model_name,
             "--host", cfg.host, "--port", str(port),
             "--max-model-len", str(cfg.max_model_len),
             "--gpu-memory-utilization", str(cfg.gpu_memory_utilization),

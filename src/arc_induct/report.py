@@ -12,13 +12,12 @@ import statistics
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from collections.abc import Iterable
 
 import orjson
 
-from arc_induct.scheduler import train_accuracy
 from arc_induct.scoring import score_submission
-from arc_induct.store import read_rows
+from arc_induct.store import Attempt
 from arc_induct.submission import read_submission
 from arc_induct.tasks import Task
 
@@ -76,30 +75,34 @@ class Report:
         (out / "report.json").write_bytes(orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2))
 
 
-def build_report(cfg: Any, chosen: list[Task], store_path: Path, ctx: Any,
-                 sampling_seconds: float, total_seconds: float) -> Report:
+def build_report(*, dataset: str, backend: str, tasks: list[Task], attempts: Iterable[Attempt],
+                 outcomes: Iterable[str | None], threshold: float, failed_requests: int, checkpoints: int,
+                 sampling_seconds: float, total_seconds: float, budget_seconds: float, submission: Path,
+                 notes: tuple[str, ...]) -> Report:
+    """`attempts`: every stored attempt of the run's tasks; `outcomes`: each task's scheduler state
+    (None = still open); `threshold`: the hard-coded probability at which a program is not general."""
     per_task: Counter[str] = Counter()
     statuses: Counter[str] = Counter()
     programs = perfect = hard = refines = 0
-    for row in read_rows(store_path):
-        per_task[row["task_id"]] += 1
-        statuses[row.get("status", "?")] += 1
-        programs += row.get("code") is not None
-        refines += row.get("kind") == "refine"
-        if train_accuracy(row) == 1.0:
+    for a in attempts:
+        per_task[a.task_id] += 1
+        statuses[a.status] += 1
+        programs += a.code is not None
+        refines += a.kind == "refine"
+        if a.train_accuracy == 1.0:
             perfect += 1
-            hard += (row.get("hardcoded_probability") or 0.0) >= cfg.hardcoded_threshold
-    counts = [per_task[t.id] for t in chosen] or [0]
-    outcomes = Counter(st.done or "open" for st in ctx.scheduler.states.values())
+            hard += not a.is_general(threshold)
+    counts = [per_task[t.id] for t in tasks] or [0]
     score = fraction = None
-    if chosen and all(t.test_outputs is not None for t in chosen):
-        s = score_submission(read_submission(cfg.submission_path), chosen)
+    if tasks and all(t.test_outputs is not None for t in tasks):
+        s = score_submission(read_submission(submission), tasks)
         score, fraction = s.total, s.fraction
     return Report(
-        dataset=cfg.dataset, backend=cfg.backend, tasks=len(chosen), attempts=sum(per_task.values()),
+        dataset=dataset, backend=backend, tasks=len(tasks), attempts=sum(per_task.values()),
         attempts_per_task=(min(counts), int(statistics.median(counts)), max(counts)),
         programs=programs, statuses=dict(statuses), train_perfect=perfect, hardcoded=hard,
-        refinements=refines, failed_requests=ctx.failed_requests, task_outcomes=dict(outcomes), sampling_seconds=sampling_seconds,
-        total_seconds=total_seconds, budget_seconds=cfg.budget_s, checkpoints=ctx.checkpoints,
-        score=score, score_fraction=fraction, submission=str(cfg.submission_path), notes=cfg.notes,
+        refinements=refines, failed_requests=failed_requests,
+        task_outcomes=dict(Counter(o or "open" for o in outcomes)), sampling_seconds=sampling_seconds,
+        total_seconds=total_seconds, budget_seconds=budget_seconds, checkpoints=checkpoints,
+        score=score, score_fraction=fraction, submission=str(submission), notes=notes,
     )

@@ -4,9 +4,10 @@ Covered: `Router.complete(CompletionRequest) -> Completion` against `/v1/complet
 of base URLs (local replicas or vLLM servers on other hosts); routing policies as small named
 objects (`affinity`, `round_robin`, `least_loaded`); retries with exponential backoff on connection
 errors, timeouts, 5xx, 408 and 429, each retry preferring another replica (so requests in flight on
-a replica that dies are re-sent elsewhere); a per-request timeout; a distinct seed per request derived from
-(task_id, attempt_id); appending every Completion to a JSONL file; `ReplayBackend`, which serves
-such a file so later stages re-run without a GPU.
+a replica that dies are re-sent elsewhere); a per-request timeout; the request's seed (the
+scheduler's) sent with it; appending every Completion to a JSONL file; `ReplayBackend`, which
+serves such a file so later stages re-run without a GPU. Both backends fail only with
+`RouterError`, the one error the run counts as a failed request.
 
 Not covered: chat completions (prompts are rendered to text by prompts.render), streaming, and
 load read from vLLM's /metrics: load is this router's own count of sequences in flight, exact as
@@ -19,10 +20,9 @@ prompt serves the next request from its prefix cache instead of re-reading the p
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol, Sequence
 
@@ -31,29 +31,52 @@ from typing import Protocol, Sequence
 import aiohttp
 import orjson
 
+from arc_induct.jsonl import JsonlError, read_jsonl
+from arc_induct.prompts import prompt_hash
+
 
 class RouterError(RuntimeError):
     """A request that cannot succeed (4xx) or failed on every retry; names task and attempt."""
 
 
 @dataclass(frozen=True)
-class CompletionRequest:
-    task_id: str
-    attempt_id: str
-    prompt: str
-    n: int = 1
-    max_tokens: int = 1024
+class RoutingConfig:
+    """The run's routing section: where requests go and how failures are retried."""
+
+    policy: str = "affinity"  # see POLICIES
+    timeout_s: float = 600.0  # one request, queueing in vLLM included
+    retries: int = 6
+    backoff_s: float = 0.5  # doubles per retry, up to max_backoff_s
+    max_backoff_s: float = 15.0
+    down_s: float = 5.0  # a failed endpoint rests this long, doubling per consecutive failure
+    in_flight_per_replica: int = 2  # requests the run keeps outstanding per endpoint
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """The run's sampling section: how each completion is drawn."""
+
+    max_tokens: int = 512
     temperature: float = 1.0
     top_p: float = 1.0
-    min_p: float = 0.0
-    seed: int | None = None     # None: the router derives one from (task_id, attempt_id)
+    min_p: float = 0.0  # a vLLM extension; sent only when set (plain OpenAI servers reject it)
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    task_id: str
+    index: int  # the first attempt index of the request's n samples
+    prompt: str
+    seed: int  # scheduler.attempt_seed: distinct per request, the same on every retry
+    n: int = 1
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
     stop: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Completion:
     task_id: str
-    attempt_id: str
+    index: int
     texts: tuple[str, ...]
     endpoint: str
     seconds: float
@@ -62,16 +85,6 @@ class Completion:
 
     def to_row(self) -> dict:
         return asdict(self)
-
-    @classmethod
-    def from_row(cls, row: dict) -> "Completion":
-        return cls(**{**row, "texts": tuple(row["texts"])})
-
-
-def request_seed(task_id: str, attempt_id: str, base_seed: int = 0) -> int:
-    """Stable per request, distinct across requests (so samples differ), same across retries."""
-    digest = hashlib.blake2b(f"{base_seed}\0{task_id}\0{attempt_id}".encode(), digest_size=4).digest()
-    return int.from_bytes(digest, "big") & 0x7FFFFFFF
 
 
 # ---- policies: choose(task_id, load, alive) -> index of the endpoint to use -----------------------
@@ -161,18 +174,14 @@ def normalize_endpoint(url: str) -> str:
 class Router:
     """Async client over many endpoints. Use inside one event loop; `async with` closes it."""
 
-    def __init__(self, endpoints: Sequence[str], model: str, policy: str | Policy = "affinity", *,
-                 timeout_s: float = 900.0, retries: int = 6, backoff_s: float = 0.5,
-                 max_backoff_s: float = 15.0, down_s: float = 5.0, base_seed: int = 0,
-                 record: Path | None = None, api_key: str | None = None) -> None:
+    def __init__(self, endpoints: Sequence[str], model: str, config: RoutingConfig = RoutingConfig(), *,
+                 policy: Policy | None = None, record: Path | None = None, api_key: str | None = None) -> None:
         if not endpoints:
             raise ValueError("Router needs at least one endpoint URL")
         self.endpoints = [normalize_endpoint(e) for e in endpoints]
         self.model = model
-        self.policy = make_policy(policy) if isinstance(policy, str) else policy
-        self.timeout_s, self.retries = timeout_s, retries
-        self.backoff_s, self.max_backoff_s, self.down_s = backoff_s, max_backoff_s, down_s
-        self.base_seed = base_seed
+        self.config = config
+        self.policy = policy or make_policy(config.policy)
         self.load = [0] * len(self.endpoints)           # sequences in flight per endpoint
         self.down_until = [0.0] * len(self.endpoints)   # monotonic time a failed endpoint rests until
         self.strikes = [0] * len(self.endpoints)        # consecutive failures: the rest doubles each time
@@ -206,11 +215,11 @@ class Router:
         return i
 
     def payload(self, req: CompletionRequest) -> dict:
-        seed = req.seed if req.seed is not None else request_seed(req.task_id, req.attempt_id, self.base_seed)
-        body = {"model": self.model, "prompt": req.prompt, "n": req.n, "max_tokens": req.max_tokens,
-                "temperature": req.temperature, "top_p": req.top_p, "seed": seed}
-        if req.min_p:
-            body["min_p"] = req.min_p  # a vLLM extension; plain OpenAI servers reject unknown fields
+        s = req.sampling
+        body = {"model": self.model, "prompt": req.prompt, "n": req.n, "max_tokens": s.max_tokens,
+                "temperature": s.temperature, "top_p": s.top_p, "seed": req.seed}
+        if s.min_p:
+            body["min_p"] = s.min_p  # a vLLM extension; plain OpenAI servers reject unknown fields
         if req.stop:
             body["stop"] = list(req.stop)
         return body
@@ -219,8 +228,9 @@ class Router:
         if self._session is None:
             # No pool limit: vLLM queues requests itself, and callers bound their own concurrency.
             self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        cfg = self.config
         body, last_error, avoid = self.payload(req), "", -1
-        for attempt in range(self.retries + 1):
+        for attempt in range(cfg.retries + 1):
             i = self.pick(req.task_id, req.n, avoid)
             t0 = time.monotonic()
             try:
@@ -229,24 +239,26 @@ class Router:
                 status, data, last_error = 0, None, f"{type(e).__name__}: {e}"
             finally:
                 self.load[i] -= req.n
-            if status == 200:
+            if status == 200 and isinstance(data, dict) and isinstance(data.get("choices"), list):
                 self.strikes[i] = 0
                 return self._finish(req, i, data, time.monotonic() - t0)
+            if status == 200:  # a proxy's error page, a truncated body: the server's fault, retried
+                status, last_error = 0, f"HTTP 200 without completions: {str(data)[:300]}"
             if 400 <= status < 500 and status not in (408, 429):  # our request is wrong: retrying cannot help
-                raise RouterError(f"task {req.task_id} attempt {req.attempt_id}: {self.endpoints[i]} "
+                raise RouterError(f"task {req.task_id} attempt {req.index}: {self.endpoints[i]} "
                                   f"answered {status}: {str(data)[:500]}")
             if status:
                 last_error = f"HTTP {status}: {str(data)[:300]}"
             self.failures += 1
-            self.down_until[i] = time.monotonic() + min(60.0, self.down_s * 2 ** self.strikes[i])
+            self.down_until[i] = time.monotonic() + min(60.0, cfg.down_s * 2 ** self.strikes[i])
             self.strikes[i] += 1
             avoid = i  # re-send elsewhere: the replica may be dead (the watchdog restarts it)
-            await asyncio.sleep(min(self.max_backoff_s, self.backoff_s * 2 ** attempt) * random.uniform(0.5, 1))
-        raise RouterError(f"task {req.task_id} attempt {req.attempt_id}: failed {self.retries + 1} times; "
+            await asyncio.sleep(min(cfg.max_backoff_s, cfg.backoff_s * 2 ** attempt) * random.uniform(0.5, 1))
+        raise RouterError(f"task {req.task_id} attempt {req.index}: failed {cfg.retries + 1} times; "
                           f"last error: {last_error}")
 
     async def _post(self, endpoint: str, body: dict) -> tuple[int, dict | str]:
-        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
+        timeout = aiohttp.ClientTimeout(total=self.config.timeout_s)
         async with self._session.post(endpoint + "/v1/completions", data=orjson.dumps(body),
                                       headers={"Content-Type": "application/json", **self._headers},
                                       timeout=timeout) as r:
@@ -259,38 +271,35 @@ class Router:
     def _finish(self, req: CompletionRequest, i: int, data: dict, seconds: float) -> Completion:
         choices = sorted(data["choices"], key=lambda c: c.get("index", 0))
         usage = data.get("usage") or {}
-        c = Completion(task_id=req.task_id, attempt_id=req.attempt_id,
+        c = Completion(task_id=req.task_id, index=req.index,
                        texts=tuple(ch["text"] for ch in choices), endpoint=self.endpoints[i],
                        seconds=seconds, prompt_tokens=usage.get("prompt_tokens", 0),
                        completion_tokens=usage.get("completion_tokens", 0))
         if self._record is not None:
             # One flushed line per completion: a crash loses nothing already sampled.
-            self._record.write(orjson.dumps({**c.to_row(), "prompt_sha1": prompt_sha1(req.prompt)}) + b"\n")
+            self._record.write(orjson.dumps({**c.to_row(), "prompt_hash": prompt_hash(req.prompt)}) + b"\n")
             self._record.flush()
         return c
-
-
-def prompt_sha1(prompt: str) -> str:
-    return hashlib.sha1(prompt.encode()).hexdigest()
 
 
 class ReplayBackend:
     """Serves completions recorded by `Router(record=...)`: same `complete` coroutine, no server.
 
-    Looked up by (task_id, attempt_id); a recorded prompt that differs from the request's is an
+    Looked up by (task_id, index); a recorded prompt that differs from the request's is an
     error unless check_prompt=False, because then the replay would not be what was asked for."""
 
     def __init__(self, path: Path, check_prompt: bool = True) -> None:
         self.path, self.check_prompt = Path(path), check_prompt
-        self.rows: dict[tuple[str, str], dict] = {}
-        for lineno, line in enumerate(self.path.read_bytes().splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = orjson.loads(line)
-                self.rows[(row["task_id"], row["attempt_id"])] = row
-            except (orjson.JSONDecodeError, KeyError, TypeError) as e:
-                raise RouterError(f"{self.path}:{lineno}: not a recorded completion ({e})") from None
+        self.rows: dict[tuple[str, int], dict] = {}
+        try:
+            for lineno, row in read_jsonl(self.path):
+                key = (row.get("task_id"), row.get("index"))
+                if not isinstance(key[0], str) or type(key[1]) is not int or not isinstance(row.get("texts"), list):
+                    raise RouterError(f"{self.path}: line {lineno}: not a recorded completion "
+                                      f"(needs task_id, an integer index and a list of texts)")
+                self.rows[key] = row
+        except JsonlError as e:
+            raise RouterError(str(e)) from None
 
     async def __aenter__(self) -> "ReplayBackend":
         return self
@@ -299,11 +308,13 @@ class ReplayBackend:
         pass
 
     async def complete(self, req: CompletionRequest) -> Completion:
-        row = self.rows.get((req.task_id, req.attempt_id))
+        row = self.rows.get((req.task_id, req.index))
         if row is None:
-            raise RouterError(f"{self.path}: no recorded completion for task {req.task_id} "
-                              f"attempt {req.attempt_id}")
-        if self.check_prompt and row.get("prompt_sha1") not in (None, prompt_sha1(req.prompt)):
-            raise RouterError(f"{self.path}: task {req.task_id} attempt {req.attempt_id} was recorded "
+            raise RouterError(f"{self.path}: no recorded completion for task {req.task_id} attempt {req.index}")
+        if self.check_prompt and row.get("prompt_hash") not in (None, prompt_hash(req.prompt)):
+            raise RouterError(f"{self.path}: task {req.task_id} attempt {req.index} was recorded "
                               f"for a different prompt")
-        return Completion.from_row({k: v for k, v in row.items() if k != "prompt_sha1"})
+        return Completion(task_id=req.task_id, index=req.index, texts=tuple(row["texts"]),
+                          endpoint=str(row.get("endpoint", "replay")), seconds=float(row.get("seconds", 0.0)),
+                          prompt_tokens=int(row.get("prompt_tokens", 0)),
+                          completion_tokens=int(row.get("completion_tokens", 0)))

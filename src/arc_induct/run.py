@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import hashlib
 import logging
 import signal
 import threading
@@ -24,18 +23,18 @@ from typing import Any
 
 from tqdm import tqdm
 
-from arc_induct.config import ConfigError, RunConfig
-from arc_induct.execution import ExecutionPool, ExecutionResult, Limits
+from arc_induct.config import RunConfig
+from arc_induct.execution import ExecutionPool
 from arc_induct.extraction import extract_program
-from arc_induct.prompts import first_prompt, prompt_length, refine_prompt, render
+from arc_induct.prompts import first_prompt, prompt_hash, prompt_length, refine_prompt, render
 from arc_induct.report import Report, build_report
-from arc_induct.router import CompletionRequest
-from arc_induct.scheduler import Scheduler, SchedulerSettings, WorkItem, sampling_deadline, train_accuracy
-from arc_induct.store import AttemptStore
+from arc_induct.router import CompletionRequest, RouterError
+from arc_induct.scheduler import Scheduler, WorkItem, sampling_deadline
+from arc_induct.store import Attempt, AttemptStore, read_attempts
 from arc_induct.submission import build_submission, write_submission
 from arc_induct.tasks import Task, load_tasks
 from arc_induct.transduction import hardcoded_probability
-from arc_induct.voting import Ballot
+from arc_induct.voting import Ballot, answers
 
 log = logging.getLogger("arc_induct.run")
 
@@ -63,7 +62,7 @@ class Context:
 
 def run_job(cfg: RunConfig) -> Report:
     started = time.monotonic()
-    check_backend(cfg)
+    cfg.check()
     all_tasks = load_tasks(cfg.dataset)
     cfg.out.mkdir(parents=True, exist_ok=True)
     if not (cfg.resume and cfg.submission_path.exists()):
@@ -78,21 +77,22 @@ def run_job(cfg: RunConfig) -> Report:
     first = {t.id: render(first_prompt(t), tokenizer) for t in all_tasks}
     lengths = {tid: prompt_length(text, tokenizer) for tid, text in first.items()}
     chosen = sorted(all_tasks, key=lambda t: (lengths[t.id], t.id))[: cfg.max_tasks]
-    scheduler = Scheduler([(t, lengths[t.id]) for t in chosen], SchedulerSettings.from_config(cfg))
+    scheduler = Scheduler([(t, lengths[t.id]) for t in chosen], cfg.scheduling, seed=cfg.seed)
+    limit, new_tokens = cfg.serving.max_model_len, cfg.sampling.max_tokens
     if tokenizer is not None:  # lengths are tokens: a prompt the server cannot take is never sent
         for t in chosen:
-            if lengths[t.id] + cfg.max_tokens > cfg.max_model_len:
+            if lengths[t.id] + new_tokens > limit:
                 scheduler.skip(t.id, "too_long")
                 log.warning("task %s: prompt of %d tokens + %d to generate exceeds max_model_len %d; skipped",
-                            t.id, lengths[t.id], cfg.max_tokens, cfg.max_model_len)
+                            t.id, lengths[t.id], new_tokens, limit)
     with contextlib.ExitStack() as stack:
         store = stack.enter_context(AttemptStore(cfg.out / "attempts.jsonl", resume=cfg.resume))
         ballots = {t.id: Ballot(t) for t in chosen}
         stored = 0
-        for row in store.rows():
-            if row["task_id"] in ballots:  # rows of tasks outside this run (a lower --tasks) stay stored
-                scheduler.record(row)
-                ballots[row["task_id"]].add(row)
+        for a in store.attempts():
+            if a.task_id in ballots:  # attempts of tasks outside this run (a lower --tasks) stay stored
+                scheduler.record(a)
+                ballots[a.task_id].add(a)
                 stored += 1
         ctx = Context(
             cfg, {t.id: t for t in chosen}, all_tasks, None, tokenizer, None, store, scheduler,
@@ -100,13 +100,23 @@ def run_job(cfg: RunConfig) -> Report:
         )
         checkpoint(ctx)  # on resume: the stored answers are in the file before the model is even up
         ctx.backend = open_backend(cfg, model, stack)
-        ctx.pool = stack.enter_context(ExecutionPool(cfg.exec_workers, execution_limits(cfg)))
+        ctx.pool = stack.enter_context(ExecutionPool(cfg.execution.workers, cfg.execution.limits))
         log.info("run: %d tasks, %d stored attempts, budget %.0f s", len(chosen), stored, cfg.budget_s)
         sampling_started = time.monotonic()
-        run_coroutine(sample_until_done(ctx))
-        sampling_seconds = time.monotonic() - sampling_started
-        checkpoint(ctx)
-    report = build_report(cfg, chosen, store.path, ctx, sampling_seconds, time.monotonic() - started)
+        try:
+            run_coroutine(sample_until_done(ctx))
+        finally:
+            # Also when a bug of ours stops sampling: the file on disk gets every stored attempt
+            # before the traceback surfaces.
+            sampling_seconds = time.monotonic() - sampling_started
+            checkpoint(ctx)
+    report = build_report(
+        dataset=cfg.dataset, backend=cfg.backend, tasks=chosen,
+        attempts=(a for a in read_attempts(store.path) if a.task_id in ballots),
+        outcomes=[st.done for st in scheduler.states.values()], threshold=cfg.scheduling.hardcoded_threshold,
+        failed_requests=ctx.failed_requests, checkpoints=ctx.checkpoints, sampling_seconds=sampling_seconds,
+        total_seconds=time.monotonic() - started, budget_seconds=cfg.budget_s, submission=cfg.submission_path,
+        notes=cfg.notes)
     report.write(cfg.out)
     return report
 
@@ -121,34 +131,21 @@ def run_coroutine(coro: Any) -> Any:
         return ex.submit(asyncio.run, coro).result()
 
 
-def execution_limits(cfg: RunConfig) -> Limits:
-    return Limits(timeout_s=cfg.exec_timeout_s, max_timeout_s=cfg.exec_max_timeout_s, memory_mb=cfg.exec_memory_mb)
-
-
-def check_backend(cfg: RunConfig) -> None:
-    """Fail before any work when the backend settings cannot work."""
-    if cfg.backend not in ("vllm", "openai", "replay"):
-        raise ConfigError(f"unknown backend {cfg.backend!r}: choose vllm, openai or replay")
-    if cfg.backend == "replay" and cfg.replay is None:
-        raise ConfigError("--backend replay needs --replay FILE")
-    if cfg.backend == "openai" and not cfg.endpoints:
-        raise ConfigError("--backend openai needs --endpoints URL [URL ...]")
-
-
 def open_backend(cfg: RunConfig, model: Path | None, stack: contextlib.ExitStack) -> Any:
-    """Start or connect the completion backend: anything with `async complete(CompletionRequest)`."""
+    """Start or connect the completion backend: anything with `async complete(CompletionRequest)`
+    that fails only with RouterError."""
     from arc_induct.router import ReplayBackend, Router
 
     if cfg.backend == "replay":
         return ReplayBackend(cfg.replay)
     endpoints = list(cfg.endpoints)
     if cfg.backend == "vllm":
-        from arc_induct.replicas import ReplicaConfig, Replicas
+        from arc_induct.replicas import Replicas
 
-        endpoints = list(stack.enter_context(Replicas(ReplicaConfig.from_run(cfg, model))).endpoints)
+        endpoints = list(stack.enter_context(Replicas(model, cfg.serving, log_dir=cfg.out / "logs")).endpoints)
     # Every completion is also recorded, so the run can be replayed later without a GPU.
-    return Router(endpoints, model=cfg.served_model_name, policy=cfg.policy, timeout_s=cfg.request_timeout_s,
-                  base_seed=cfg.seed, record=cfg.out / "completions.jsonl")
+    return Router(endpoints, model=cfg.serving.served_model_name, config=cfg.routing,
+                  record=cfg.out / "completions.jsonl")
 
 
 def load_tokenizer(model: Path | None) -> Any:
@@ -168,7 +165,7 @@ async def sample_until_done(ctx: Context) -> None:
     signals = (signal.SIGINT, signal.SIGTERM) if threading.current_thread() is threading.main_thread() else ()
     for sig in signals:
         loop.add_signal_handler(sig, stop.set)
-    slots = max(1, cfg.in_flight_per_replica * max(1, len(getattr(ctx.backend, "endpoints", [None]))))
+    slots = max(1, cfg.routing.in_flight_per_replica * max(1, len(getattr(ctx.backend, "endpoints", [None]))))
     inflight: dict[asyncio.Task, WorkItem] = {}
     bar = tqdm(total=len(ctx.tasks), desc="tasks done", unit="task", dynamic_ncols=True)
     counts = {"attempts": 0, "programs": 0, "train_ok": 0}
@@ -181,7 +178,7 @@ async def sample_until_done(ctx: Context) -> None:
                 break
             while len(inflight) < slots:
                 item = sched.next_item()
-                if item is None and cfg.extend_budget and sched.extend_budget():
+                if item is None and cfg.scheduling.extend_budget and sched.extend_budget():
                     item = sched.next_item()
                 if item is None:
                     break
@@ -191,16 +188,18 @@ async def sample_until_done(ctx: Context) -> None:
             done, _ = await asyncio.wait(inflight, timeout=min(1.0, ctx.stop_at - now), return_when=asyncio.FIRST_COMPLETED)
             for fut in done:
                 item = inflight.pop(fut)
-                rows = []
+                attempts: list[Attempt] = []
                 try:
-                    rows = fut.result()
-                except Exception as e:  # the request failed for good (router retries first): the task goes on
+                    attempts = fut.result()
+                except RouterError as e:  # the backend failed for good (after the router's retries)
                     ctx.failed_requests += 1
-                    log.warning("task %s: request %s failed: %s", item.task_id, item.attempt_ids[0], e)
-                sched.finish(item, rows)
-                counts["attempts"] += len(rows)
-                counts["programs"] += sum(r.get("status") == "ok" for r in rows)
-                counts["train_ok"] += sum(train_accuracy(r) == 1.0 for r in rows)
+                    log.warning("task %s: request %d failed: %s", item.task_id, item.indices[0], e)
+                # Any other exception is a bug of ours: it ends sampling, and run_job still writes
+                # the final vote before the traceback surfaces.
+                sched.finish(item, attempts)
+                counts["attempts"] += len(attempts)
+                counts["programs"] += sum(a.status == "ok" for a in attempts)
+                counts["train_ok"] += sum(a.train_accuracy == 1.0 for a in attempts)
             bar.n = sched.finished_tasks
             left = max(0.0, ctx.stop_at - time.monotonic())
             bar.set_postfix(counts | {"left_s": f"{left:.0f}"}, refresh=True)
@@ -221,48 +220,38 @@ async def sample_until_done(ctx: Context) -> None:
             loop.remove_signal_handler(sig)
 
 
-async def attempt(ctx: Context, item: WorkItem) -> list[dict[str, Any]]:
-    """Sample one request, then extract, execute and store each of its samples."""
-    cfg, task = ctx.cfg, ctx.tasks[item.task_id]
+async def attempt(ctx: Context, item: WorkItem) -> list[Attempt]:
+    """Sample one request, then extract, execute, score and store each of its samples."""
+    task = ctx.tasks[item.task_id]
     if item.parent is None:
         prompt = ctx.first_prompts[task.id]
     else:
-        parent = ExecutionResult.from_row(item.parent)
-        prompt = render(refine_prompt(task, item.parent["code"], parent), ctx.tokenizer)
-    request = CompletionRequest(
-        task_id=task.id, attempt_id=item.attempt_ids[0], prompt=prompt, n=len(item.attempt_ids),
-        max_tokens=cfg.max_tokens, temperature=cfg.temperature, top_p=cfg.top_p, min_p=cfg.min_p,
-        seed=item.seed, stop=(),
-    )
+        prompt = render(refine_prompt(task, item.parent), ctx.tokenizer)
+    request = CompletionRequest(task.id, item.indices[0], prompt, item.seed, n=len(item.indices),
+                                sampling=ctx.cfg.sampling)
     completion = await ctx.backend.complete(request)
-    prompt_hash = hashlib.sha256(prompt.encode()).hexdigest()[:16]
     extractions = [extract_program(text) for text in completion.texts]
     # All of a request's programs go to the pool at once, so they run side by side.
     pending = [asyncio.wrap_future(ctx.pool.submit(e.code, task)) if e.code else None for e in extractions]
-    rows = []
-    for attempt_id, text, extraction, result_future in zip(item.attempt_ids, completion.texts, extractions, pending):
-        row: dict[str, Any] = {
-            "task_id": task.id, "attempt_id": attempt_id, "kind": item.kind,
-            "parent": item.parent["attempt_id"] if item.parent else None, "prompt_hash": prompt_hash,
-            "completion": text, "code": extraction.code, "extract_reason": extraction.reason,
-            "sample_seconds": completion.seconds, "endpoint": completion.endpoint,
-        }
-        if result_future is None:
-            row["status"] = "no_program"
-        else:
-            result = await result_future
-            row |= result.to_row()
-            row["hardcoded_probability"] = hardcoded_probability(extraction.code, task, result)
-        ctx.store.append(row)
-        ctx.ballots[task.id].add(row)
-        rows.append(row)
-    return rows
+    attempts = []
+    for index, text, extraction, result_future in zip(item.indices, completion.texts, extractions, pending):
+        result = await result_future if result_future is not None else None
+        a = Attempt(
+            task_id=task.id, index=index, kind=item.kind,
+            parent=item.parent.index if item.parent else None, code=extraction.code, result=result,
+            hardcoded_p=hardcoded_probability(extraction.code, task, result) if result else None,
+            completion=text, extract_reason=extraction.reason, prompt_hash=prompt_hash(prompt),
+            sample_seconds=completion.seconds, endpoint=completion.endpoint,
+        )
+        ctx.store.append(a)
+        ctx.ballots[task.id].add(a)
+        attempts.append(a)
+    return attempts
 
 
 def checkpoint(ctx: Context) -> None:
     """Vote over every attempt so far and rewrite the submission atomically; time it."""
     t0 = time.monotonic()
-    answers = {tid: g for tid, b in ctx.ballots.items() if (g := b.guesses())}
-    write_submission(ctx.cfg.submission_path, build_submission(ctx.all_tasks, answers))
+    write_submission(ctx.cfg.submission_path, build_submission(ctx.all_tasks, answers(ctx.ballots)))
     ctx.checkpoint_seconds = max(ctx.checkpoint_seconds, time.monotonic() - t0)
     ctx.checkpoints += 1

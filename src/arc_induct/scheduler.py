@@ -17,88 +17,81 @@ it in real time and `benchmarks/simulate_run.py` drives it in simulated time.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import random
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
-from arc_induct.config import RunConfig
+from arc_induct.store import Attempt
 from arc_induct.tasks import Task
+from arc_induct.transduction import THRESHOLD
 
 # A parent pool bounded per task keeps memory flat over 12 hours of samples.
 MAX_PARENTS = 64
 
 
 @dataclass(frozen=True)
-class WorkItem:
-    """One request: n samples for one task, each with its own attempt id."""
+class SchedulerConfig:
+    """The run's scheduling section; every default here is the one default."""
 
-    task_id: str
-    attempt_ids: tuple[str, ...]
-    kind: str  # "first" | "refine"
-    parent: dict[str, Any] | None  # the parent's stored row, for the refinement prompt
-    seed: int
+    samples_per_request: int = 2  # vLLM's n: one prompt, several programs (they share the prefix)
+    max_samples_per_task: int = 8  # grows by `extend_budget` while time is left
+    extend_budget: bool = True  # when every task used its samples and time is left, sample more
+    early_stop_k: int = 6  # programs right on every train pair and not hard-coded
+    give_up_after: int = 64  # samples with no program right on even one train pair
+    refine_share: float = 0.5  # share of a task's requests that refine, once it has a partial program
+    refine_c: float = 20.0  # REx: Beta(1 + C*h, 1 + C*(1-h) + times refined)
+    hardcoded_threshold: float = THRESHOLD
 
 
 @dataclass(frozen=True)
-class SchedulerSettings:
-    samples_per_request: int
-    max_samples_per_task: int
-    early_stop_k: int
-    give_up_after: int
-    refine_share: float
-    refine_c: float
-    hardcoded_threshold: float
-    seed: int = 0
+class WorkItem:
+    """One request: n samples for one task, each with its own attempt index."""
 
-    @classmethod
-    def from_config(cls, cfg: RunConfig) -> SchedulerSettings:
-        return cls(
-            samples_per_request=cfg.samples_per_request,
-            max_samples_per_task=cfg.max_samples_per_task,
-            early_stop_k=cfg.early_stop_k,
-            give_up_after=cfg.give_up_after,
-            refine_share=cfg.refine_share,
-            refine_c=cfg.refine_c,
-            hardcoded_threshold=cfg.hardcoded_threshold,
-            seed=cfg.seed,
-        )
+    task_id: str
+    indices: tuple[int, ...]
+    kind: str  # "first" | "refine"
+    parent: Attempt | None  # the attempt to refine (its completion text dropped)
+    seed: int
+
+
+def attempt_seed(base_seed: int, task_id: str, index: int) -> int:
+    """The one seed function: stable across processes (unlike hash()), distinct per request, so a
+    resumed run samples nothing it already sampled, and the same on every retry of a request."""
+    digest = hashlib.blake2b(f"{base_seed}\0{task_id}\0{index}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big") & 0x7FFFFFFF
 
 
 @dataclass
 class TaskState:
     task: Task
     prompt_length: int
-    issued: int = 0  # samples requested so far (attempt ids handed out)
-    recorded: int = 0  # samples whose rows came back
+    issued: int = 0  # samples requested so far (attempt indices handed out)
+    recorded: int = 0  # samples whose attempts came back
     in_flight: int = 0  # requests outstanding
     solved: int = 0  # train-perfect, not hard-coded
     any_partial: bool = False  # some program right on at least one train pair
     refines: int = 0
     done: str | None = None  # None | "early_stop" | "gave_up" | "budget" | a skip reason
-    parents: dict[str, dict[str, Any]] = field(default_factory=dict)
-    times_refined: dict[str, int] = field(default_factory=dict)
+    parents: dict[int, Attempt] = field(default_factory=dict)
+    times_refined: dict[int, int] = field(default_factory=dict)
 
     @property
     def open(self) -> bool:
         return self.done is None
 
 
-def train_accuracy(row: dict[str, Any]) -> float:
-    correct = row.get("train_correct") or []
-    return sum(correct) / len(correct) if correct else 0.0
-
-
 class Scheduler:
-    def __init__(self, tasks: Iterable[tuple[Task, int]], settings: SchedulerSettings) -> None:
-        self.s = settings
+    def __init__(self, tasks: Iterable[tuple[Task, int]], config: SchedulerConfig, seed: int = 0) -> None:
+        self.s = config
+        self.seed = seed
         ordered = sorted(tasks, key=lambda tl: (tl[1], tl[0].id))
         self.states = {t.id: TaskState(t, n) for t, n in ordered}
         self.order = [t.id for t, _ in ordered]
         self._cursor = 0
-        self._rng = random.Random(settings.seed)
-        self.max_samples = settings.max_samples_per_task  # grows via extend_budget
+        self._rng = random.Random(seed)
+        self.max_samples = config.max_samples_per_task  # grows via extend_budget
 
     # --- issuing
     def next_item(self) -> WorkItem | None:
@@ -130,58 +123,55 @@ class Scheduler:
 
     def _issue(self, st: TaskState) -> WorkItem:
         n = min(self.s.samples_per_request, self.max_samples - st.issued)
-        ids = tuple(f"{st.task.id}/{st.issued + i}" for i in range(n))
+        indices = tuple(range(st.issued, st.issued + n))
         st.issued += n
         st.in_flight += 1
         parent = self._pick_parent(st) if st.parents and self._rng.random() < self.s.refine_share else None
         if parent is not None:
             st.refines += 1
-            st.times_refined[parent["attempt_id"]] = st.times_refined.get(parent["attempt_id"], 0) + 1
-        return WorkItem(st.task.id, ids, "refine" if parent else "first", parent, self._seed(ids[0]))
+            st.times_refined[parent.index] = st.times_refined.get(parent.index, 0) + 1
+        return WorkItem(st.task.id, indices, "refine" if parent else "first", parent,
+                        attempt_seed(self.seed, st.task.id, indices[0]))
 
-    def _pick_parent(self, st: TaskState) -> dict[str, Any]:
+    def _pick_parent(self, st: TaskState) -> Attempt:
         c = self.s.refine_c
 
-        def draw(aid: str) -> float:
-            h = train_accuracy(st.parents[aid])
-            return self._rng.betavariate(1 + c * h, 1 + c * (1 - h) + st.times_refined.get(aid, 0))
+        def draw(index: int) -> float:
+            h = st.parents[index].train_accuracy
+            return self._rng.betavariate(1 + c * h, 1 + c * (1 - h) + st.times_refined.get(index, 0))
 
         return st.parents[max(sorted(st.parents), key=draw)]
 
-    def _seed(self, attempt_id: str) -> int:
-        # Stable across processes (unlike hash()), distinct per attempt, so resumed runs differ
-        # from nothing they already sampled.
-        return zlib.crc32(f"{self.s.seed}:{attempt_id}".encode()) & 0x7FFFFFFF
-
     # --- results
-    def finish(self, item: WorkItem, rows: list[dict[str, Any]]) -> None:
-        """A request came back (rows may be empty if it failed for good)."""
+    def finish(self, item: WorkItem, attempts: list[Attempt]) -> None:
+        """A request came back (`attempts` is empty if it failed for good)."""
         st = self.states[item.task_id]
         st.in_flight -= 1
-        for row in rows:
-            self.record(row)
+        for attempt in attempts:
+            self.record(attempt)
         self._update_done(st)
 
-    def record(self, row: dict[str, Any]) -> None:
-        """Count one stored attempt row (also used to restore state on resume)."""
-        st = self.states.get(row["task_id"])
+    def record(self, attempt: Attempt) -> None:
+        """Count one stored attempt (also used to restore state on resume)."""
+        st = self.states.get(attempt.task_id)
         if st is None:
-            return  # a row of a task outside this run (e.g. --tasks was lowered on resume)
+            return  # an attempt of a task outside this run (e.g. --tasks was lowered on resume)
         st.recorded += 1
-        index = int(row["attempt_id"].rsplit("/", 1)[1])
-        st.issued = max(st.issued, index + 1)
-        if row.get("kind") == "refine" and row.get("parent"):
-            st.times_refined[row["parent"]] = st.times_refined.get(row["parent"], 0) + 1
-        h = train_accuracy(row)
-        hard = (row.get("hardcoded_probability") or 0.0) >= self.s.hardcoded_threshold
-        if h == 1.0 and not hard:
+        st.issued = max(st.issued, attempt.index + 1)
+        if attempt.kind == "refine" and attempt.parent is not None:
+            st.times_refined[attempt.parent] = st.times_refined.get(attempt.parent, 0) + 1
+        h = attempt.train_accuracy
+        general = attempt.is_general(self.s.hardcoded_threshold)
+        if attempt.solved_train(self.s.hardcoded_threshold):
             st.solved += 1
         if h > 0:
             st.any_partial = True
-        if 0 < h < 1 and not hard:
-            st.parents[row["attempt_id"]] = _parent_view(row)
+        if 0 < h < 1 and general:
+            # What a refinement prompt needs is the code and its result, not the completion text,
+            # the bulk of an attempt.
+            st.parents[attempt.index] = dataclasses.replace(attempt, completion=None)
             if len(st.parents) > MAX_PARENTS:  # drop the weakest
-                worst = min(sorted(st.parents), key=lambda a: train_accuracy(st.parents[a]))
+                worst = min(sorted(st.parents), key=lambda i: st.parents[i].train_accuracy)
                 del st.parents[worst]
         self._update_done(st)
 
@@ -207,9 +197,3 @@ def sampling_deadline(started: float, budget_s: float, reserve_min_s: float, che
     """When sampling must stop: the budget minus a reserve for the final vote and write, sized
     from the slowest checkpoint measured so far (three of them) and never below `reserve_min_s`."""
     return started + budget_s - max(reserve_min_s, 3 * checkpoint_seconds)
-
-
-def _parent_view(row: dict[str, Any]) -> dict[str, Any]:
-    # What a refinement prompt needs (the code and its execution result), without the completion
-    # text, the bulk of a row.
-    return {k: v for k, v in row.items() if k != "completion"}

@@ -28,13 +28,12 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from arc_induct.grids import Grid
+from arc_induct.store import ExecutionResult
 from arc_induct.tasks import Task
 
-if TYPE_CHECKING:
-    from arc_induct.execution import ExecutionResult
 
 WEIGHTS_PATH = Path(__file__).with_name("transduction_weights.json")
 
@@ -247,6 +246,11 @@ def load_weights(path: Path = WEIGHTS_PATH) -> dict[str, Any]:
     if tuple(model.get("features", ())) != FEATURES:
         raise ValueError(f"{path}: field 'features' does not match transduction.FEATURES; refit the model")
     return model
+
+
+# The operating point: p >= THRESHOLD means "hard-coded". It is data, fitted and written with the
+# coefficients; the scheduler's and report's setting default to it.
+THRESHOLD: float = float(load_weights()["threshold"])
 
 
 def logistic(x: dict[str, float], model: dict[str, Any]) -> float:

@@ -1,11 +1,12 @@
 """Voting: from executed programs to two guesses per test input.
 
 Covered:
-- Rows as `arc-induct execute` writes them (JSON objects with task_id, code, train_correct,
-  train_outputs, test_outputs, ...), read one at a time, so a results file of any size streams.
+- Attempts (`store.Attempt`: from a run's store, or from what `arc-induct execute` writes), added
+  one at a time, so a results file of any size streams.
 - Programs are grouped by the tuple of all their test outputs. Each program adds
   `(1 + 1000 * train_accuracy) * penalty(p)` to its group, p being `transduction`'s probability
-  that it hard-codes answers. The 1000 makes one program that fits every train pair outweigh
+  that it hard-codes answers: the one stored with the attempt, computed from its code only when
+  none was stored. The 1000 makes one program that fits every train pair outweigh
   any crowd of programs that fit none, as in the published SOAR/BARC vote.
 - `penalty(p) = max(1 - p, 0.001)`: a certain hard-coder keeps a thousandth of its weight, so it
   still beats nothing (it may be right when it hard-coded a general rule) but never a general
@@ -15,7 +16,7 @@ Covered:
 - Attempt 1 for each test input is the top group's grid; attempt 2 is the best-ranked other
   group whose grid for that input differs (two groups may agree on one input and differ on
   another; repeating a guess would waste the attempt).
-- Rows whose test outputs are missing, errored or invalid (`grids.grid_fault`) take no part.
+- Attempts whose test outputs are missing, errored or invalid (`grids.grid_fault`) take no part.
   A task with no usable program gets no guesses; `submission.build_submission` fills FALLBACK.
 
 Not covered: executing programs (that is `execution`); per-test-input voting across different
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from arc_induct.grids import Grid, grid_fault
+from arc_induct.store import Attempt
 from arc_induct.tasks import Task
 from arc_induct.transduction import probability_from_outputs
 
@@ -38,7 +40,7 @@ MIN_PENALTY = 0.001
 
 
 class VoteError(ValueError):
-    """A results row cannot be voted on; the message names the row's task and field."""
+    """An attempt cannot be voted on; the message names its task and field."""
 
 
 def penalty(p: float) -> float:
@@ -58,7 +60,7 @@ class _Group:
 
 @dataclass
 class Ballot:
-    """Running vote for one task: rows are added one at a time, then `guesses()` reads it."""
+    """Running vote for one task: attempts are added one at a time, then `guesses()` reads it."""
 
     task: Task
     groups: dict[bytes, _Group] = field(default_factory=dict)
@@ -66,19 +68,25 @@ class Ballot:
     used: int = 0
     skipped: int = 0
 
-    def add(self, row: dict) -> bool:
-        """Count one row; False when it takes no part (missing, errored or invalid test outputs)."""
-        key = _outputs_key(row, self.task)
-        # Many programs agree, so each distinct answer is checked by `grid_fault` once.
-        if key is not None and key not in self.groups and key not in self.invalid:
-            if usable_test_outputs(row, self.task) is None:
-                self.invalid.add(key)
-        if key is None or key in self.invalid:
+    def add(self, attempt: Attempt) -> bool:
+        """Count one attempt; False when it takes no part (no program, errored or invalid test outputs)."""
+        result = attempt.result
+        if result is None or len(result.test_outputs) != len(self.task.test_inputs):
             self.skipped += 1
             return False
-        outputs = tuple(row["test_outputs"])
-        group = self.groups.setdefault(key, _Group(outputs))
-        group.weight += program_weight(train_accuracy(row, self.task), hardcoded_p(row, self.task, outputs))
+        if len(result.train_correct) != len(self.task.train):
+            raise VoteError(f"task {self.task.id}: attempt {attempt.index}: field 'train_correct' has "
+                            f"{len(result.train_correct)} values for {len(self.task.train)} train pairs")
+        key = orjson.dumps(result.test_outputs)
+        # Many programs agree, so each distinct answer is checked by `grid_fault` once.
+        if key not in self.groups and key not in self.invalid:
+            if any(g is None or grid_fault(g) is not None for g in result.test_outputs):
+                self.invalid.add(key)
+        if key in self.invalid:
+            self.skipped += 1
+            return False
+        group = self.groups.setdefault(key, _Group(tuple(result.test_outputs)))
+        group.weight += program_weight(result.train_accuracy, hardcoded_p(attempt, self.task))
         group.count += 1
         self.used += 1
         return True
@@ -100,74 +108,38 @@ class Ballot:
         return answers
 
 
-def hardcoded_p(row: dict, task: Task, test_outputs: tuple[Grid, ...]) -> float:
-    """The row's `hardcoded_probability` when the run stored one, else computed from its code.
-
-    A row with neither (a slimmed row without code) counts as general: p = 0.
-    """
-    p = row.get("hardcoded_probability")
-    if p is not None:
-        return float(p)
-    if row.get("code"):
-        return probability_from_outputs(row["code"], task, test_outputs)
+def hardcoded_p(attempt: Attempt, task: Task) -> float:
+    """The attempt's stored probability, else computed from its code (p once: a run stores it when
+    the program is executed). An attempt with neither (a slimmed row without code) counts as general."""
+    if attempt.hardcoded_p is not None:
+        return attempt.hardcoded_p
+    if attempt.code and attempt.result is not None:
+        return probability_from_outputs(attempt.code, task, attempt.result.test_outputs)
     return 0.0
 
 
-def _outputs_key(row: dict, task: Task) -> bytes | None:
-    """Canonical JSON of the row's test outputs, or None when they are not one item per test input."""
-    outputs = row.get("test_outputs")
-    if not isinstance(outputs, list | tuple) or len(outputs) != len(task.test_inputs):
-        return None
-    try:
-        return orjson.dumps(outputs)
-    except TypeError:  # not JSON at all (e.g. a set): certainly not grids
-        return None
-
-
-def usable_test_outputs(row: dict, task: Task) -> tuple[Grid, ...] | None:
-    """The row's test outputs when there is one valid grid per test input, else None."""
-    outputs = row.get("test_outputs")
-    # tuples too: rows built in memory from `ExecutionResult.to_row()` have not been through JSON
-    if not isinstance(outputs, list | tuple) or len(outputs) != len(task.test_inputs):
-        return None
-    if any(g is None or grid_fault(g) is not None for g in outputs):
-        return None
-    return tuple(outputs)
-
-
-def train_accuracy(row: dict, task: Task) -> float:
-    """Fraction of train pairs right, from `train_correct` (as `ExecutionResult.train_accuracy`)."""
-    correct = row.get("train_correct")
-    if not isinstance(correct, list | tuple) or len(correct) != len(task.train):
-        got = f"{len(correct)} values" if isinstance(correct, list | tuple) else repr(correct)
-        raise VoteError(f"task {task.id}: field 'train_correct' must list one bool per train pair "
-                        f"({len(task.train)}), got {got}")
-    return sum(bool(c) for c in correct) / len(task.train)
-
-
-def vote(task: Task, rows: Iterable[dict]) -> list[list[Grid]]:
-    """Up to two guesses per test input, best first; [] when no row is usable."""
+def vote(task: Task, attempts: Iterable[Attempt]) -> list[list[Grid]]:
+    """Up to two guesses per test input, best first; [] when no attempt is usable."""
     ballot = Ballot(task)
-    for row in rows:
-        ballot.add(row)
+    for attempt in attempts:
+        ballot.add(attempt)
     return ballot.guesses()
 
 
-def tally(rows: Iterable[dict], tasks: Sequence[Task]) -> dict[str, Ballot]:
-    """One ballot per task, filled from one stream of rows (any order, any mix of tasks).
+def tally(attempts: Iterable[Attempt], tasks: Sequence[Task]) -> dict[str, Ballot]:
+    """One ballot per task, filled from one stream of attempts (any order, any mix of tasks).
 
-    Rows naming a task outside `tasks` are an error: they mean the results and the dataset
-    do not belong together.
+    An attempt naming a task outside `tasks` is an error: the results and the dataset do not
+    belong together.
     """
     ballots = {t.id: Ballot(t) for t in tasks}
-    for n, row in enumerate(rows, 1):
-        task_id = row.get("task_id") if isinstance(row, dict) else None
-        if task_id not in ballots:
-            raise VoteError(f"row {n}: task_id {task_id!r} is not in the dataset")
-        ballots[task_id].add(row)
+    for attempt in attempts:
+        if attempt.task_id not in ballots:
+            raise VoteError(f"attempt {attempt.id}: task_id {attempt.task_id!r} is not in the dataset")
+        ballots[attempt.task_id].add(attempt)
     return ballots
 
 
-def vote_rows(rows: Iterable[dict], tasks: Sequence[Task]) -> dict[str, list[list[Grid]]]:
-    """Guesses for every task with a usable row; tasks without one are absent (FALLBACK later)."""
-    return {tid: g for tid, b in tally(rows, tasks).items() if (g := b.guesses())}
+def answers(ballots: dict[str, Ballot]) -> dict[str, list[list[Grid]]]:
+    """Guesses of every task that has a usable attempt; the others are absent (they get FALLBACK)."""
+    return {tid: g for tid, b in ballots.items() if (g := b.guesses())}

@@ -33,6 +33,7 @@ import argparse
 import ast
 import json
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,8 +56,10 @@ def git_blobs(mirror: Path, rev: str, folder: str) -> Iterator[tuple[str, bytes]
     proc = subprocess.Popen(["git", "-C", str(mirror), "cat-file", "--batch"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert proc.stdin and proc.stdout
-    proc.stdin.write("".join(sha + "\n" for _, sha in entries).encode())
-    proc.stdin.close()
+    # Feed the names from a thread: cat-file answers while it reads, and a full stdout pipe
+    # would block it (and us, still writing) otherwise.
+    feeder = threading.Thread(target=_feed, args=(proc.stdin, [sha for _, sha in entries]))
+    feeder.start()
     for path, _ in entries:
         header = proc.stdout.readline().split()
         if header[1] == b"missing":  # large blobs may be absent from a snapshot
@@ -64,7 +67,13 @@ def git_blobs(mirror: Path, rev: str, folder: str) -> Iterator[tuple[str, bytes]
         data = proc.stdout.read(int(header[2]))
         proc.stdout.read(1)
         yield path, data
+    feeder.join()
     proc.wait()
+
+
+def _feed(pipe, shas: list[str]) -> None:
+    pipe.write("".join(sha + "\n" for sha in shas).encode())
+    pipe.close()
 
 
 # ---- Trelis logs -------------------------------------------------------------------------------

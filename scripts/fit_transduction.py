@@ -8,8 +8,8 @@ Two labelled sets, split by task (a hash of the task id: every program of a task
   only, derived from the real-text corpus (scripts/build_real_corpus.py; the programs' text has
   no licence to be copied). Label 0 ("real:right"): train-perfect and right on every test input.
   Label 1 ("real:literal"): train-perfect, wrong on test, and holding a train or test output
-  among its literals. `--corpus DIR` rewrites that file from DIR/executed.jsonl (an
-  `arc-induct execute` output of the corpus's programs) before fitting.
+  among its literals. `--corpus DIR` rewrites that file from DIR/executed*.jsonl (`arc-induct
+  execute` outputs of the corpus's programs: the models' and the hand-written ones) first.
 Fits an L2-regularised logistic regression with numpy on the "fit" split, each class weighted to
 half the total (real programs are mostly general; the synthetic set is half hard-coders), then
 picks the threshold: the lowest on a grid that flags at most TARGET_FLAGGED of the real right
@@ -72,11 +72,11 @@ def split_of(task_id: str) -> str:
     return "held_out" if int(hashlib.sha1(task_id.encode()).hexdigest()[:8], 16) % 10 < 3 else "fit"
 
 
-def real_rows(executed: Path) -> list[dict]:
-    """Labelled feature vectors of the real programs in an `arc-induct execute` output."""
+def real_rows(executed: list[Path]) -> list[dict]:
+    """Labelled feature vectors of the real programs in `arc-induct execute` outputs."""
     tasks = _tasks(DATASET)
     out = []
-    for line in executed.open():
+    for line in (line for path in executed for line in path.open()):
         row = json.loads(line)
         task = tasks.get(row["task_id"])
         if task is None or row.get("status") != "ok" or not all(row["train_correct"]):
@@ -203,10 +203,10 @@ def evaluate(rows: list[dict], test_outputs: list, real: list[dict]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dry-run", action="store_true", help="print the figures, do not write the weights")
-    ap.add_argument("--corpus", type=Path, help="rewrite the real feature rows from CORPUS/executed.jsonl first")
+    ap.add_argument("--corpus", type=Path, help="rewrite the real feature rows from CORPUS/executed*.jsonl first")
     args = ap.parse_args()
     if args.corpus:
-        real = real_rows(args.corpus / "executed.jsonl")
+        real = real_rows(sorted(args.corpus.glob("executed*.jsonl")))
         REAL.write_text("".join(json.dumps(r) + "\n" for r in real))
         print(f"wrote {REAL}: {len(real)} rows")
     rows = load_rows()

@@ -44,6 +44,7 @@ FEATURES: tuple[str, ...] = (
     "literal_train", "literal_rows", "literal_test", "test_is_train_output", "test_is_input",
 )
 
+SETTINGS = {"setrecursionlimit"}
 FINGERPRINTS = {"hash", "repr", "md5", "sha1", "sha256", "hexdigest", "dumps", "tobytes", "crc32", "id"}
 _NESTING = (ast.For, ast.While, ast.If, ast.With, ast.Try, ast.FunctionDef, ast.ListComp, ast.GeneratorExp)
 
@@ -127,6 +128,11 @@ def _elif_chain(node: ast.If, keyed: bool = False) -> int:
     return n
 
 
+def _called(call: ast.Call) -> str:
+    f = call.func
+    return f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+
+
 def _bound_names(node: ast.stmt) -> set[str]:
     """Names a top-level statement defines."""
     if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
@@ -192,12 +198,15 @@ def _code_lines(tree: ast.Module, source: str) -> int:
 def code_features(tree: ast.Module, source: str) -> dict[str, float]:
     """Features of the code on the entry function's call path (see `on_call_path`)."""
     prose = _prose(tree)
+    # Settings are not data: `sys.setrecursionlimit(10000)` is how flood fills survive big grids.
+    settings = {id(a) for n in ast.walk(tree) if isinstance(n, ast.Call) and _called(n) in SETTINGS for a in n.args}
     ints, strings = [], []
     max_list = coord = compares = elif_max = key_elif = keyed = prints = 0
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant):
             if type(node.value) is int:
-                ints.append(node)
+                if id(node) not in settings:
+                    ints.append(node)
             elif isinstance(node.value, str) and id(node) not in prose:
                 strings.append(node.value)
         elif isinstance(node, ast.List | ast.Tuple | ast.Set):
@@ -213,9 +222,7 @@ def code_features(tree: ast.Module, source: str) -> dict[str, float]:
         elif isinstance(node, ast.Dict):
             keyed += sum(_fingerprint_key(k) for k in node.keys if k is not None)
         elif isinstance(node, ast.Call):
-            f = node.func
-            name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
-            prints += name in FINGERPRINTS
+            prints += _called(node) in FINGERPRINTS
     # Digits, not characters: messages and colour names are prose; grids, run-lengths and digests
     # kept in strings are digits.
     string_digits = sum(ch.isdigit() for s in strings for ch in s)

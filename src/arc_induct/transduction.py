@@ -12,8 +12,12 @@ must not win the vote. One logistic regression combines three kinds of evidence:
   ints), calls that fingerprint the input;
 - behaviour, when execution outputs are at hand: a test prediction that repeats a train output
   verbatim, or repeats its own input where the task never does.
-The coefficients are data (`transduction_weights.json`, refit by `scripts/fit_transduction.py`
-from the labelled programs in `tests/data/`).
+Every feature reads only the code on the entry function's call path (`on_call_path`: a pasted-in
+helper library is mostly code the program never runs) and never docstrings, bare string
+statements or comments (a docstring saying "5x13 grid" is prose, not data).
+The coefficients and the threshold are data (`transduction_weights.json`, refit by
+`scripts/fit_transduction.py` from real programs' labelled feature vectors and the synthetic
+programs in `tests/data/`).
 
 Not covered: running the program on perturbed inputs to test input-dependence directly (that
 needs the execution pool; the voting stage only has the outputs already computed); programs

@@ -23,8 +23,9 @@ What is covered:
 - Entry point: `transform`, else `solve`, `solution`, `transform_grid`, `apply_transform`.
 - A zygote that dies in any way is replaced; only the program it was running is lost ("crashed").
   The pool's own memory is bounded: `imap` keeps at most `in_flight` programs queued.
-- `execute_file` (the `arc-induct execute` verb): JSONL rows in, rows plus results out, streamed in
-  input order; a bad row stops the run with ProgramFileError after every earlier row is written.
+- `execute_file` (the `arc-induct execute` verb): JSONL rows in, rows plus results and the
+  hard-coded probability (`transduction`, computed once here so `vote` only reads it) out, streamed
+  in input order; a bad row stops the run with ProgramFileError after every earlier row is written.
 
 What is not covered: this is a robustness boundary against buggy generated code, not a security
 sandbox. Programs can read any file the user can, use CPU up to the limits, and do through ctypes
@@ -69,6 +70,7 @@ from arc_induct.jsonl import JsonlError, read_jsonl
 from arc_induct.sandbox import FrameReader, normalise, parse_frames, write_frame
 from arc_induct.store import ExecutionResult, result_to_json
 from arc_induct.tasks import Task
+from arc_induct.transduction import probability_from_outputs
 
 __all__ = ["ExecutionConfig", "ExecutionPool", "ExecutionResult", "Limits", "LimitsError", "ProgramFileError",
            "execute_file", "normalise"]
@@ -177,7 +179,10 @@ def execute_file(programs: Path, tasks: Sequence[Task], out: Path, workers: int 
     with ExecutionPool(workers, limits) as pool, open(out, "wb") as sink, \
             tqdm(total=_count_lines(programs), unit="program", disable=not progress) as bar:
         for result in pool.imap(items()):
-            sink.write(orjson.dumps({**rows.popleft(), **result_to_json(result)}) + b"\n")
+            row = rows.popleft()
+            # p once: scored here, where the test outputs are fresh; `vote` reads it back.
+            p = probability_from_outputs(row["code"], by_id[row["task_id"]], result.test_outputs)
+            sink.write(orjson.dumps({**row, **result_to_json(result), "hardcoded_probability": p}) + b"\n")
             counts[result.status] += 1
             bar.update()
     return counts

@@ -272,6 +272,10 @@ def test_execute_cli_writes_each_row_with_its_result_in_order(tmp_path, training
     assert [g["status"] for g in got] == ["syntax_error" if i % 3 == 0 else "ok" for i in range(12)]
     assert len(got[1]["train_correct"]) == len(training[ids[1]].train) and got[1]["test_correct"] is not None
     assert "executed 12 programs" in capsys.readouterr().out
+    # p once: each row carries the hard-coded probability, as `vote` would compute it from the row.
+    from arc_induct.transduction import probability_from_outputs
+    for g in got:
+        assert g["hardcoded_probability"] == probability_from_outputs(g["code"], training[g["task_id"]], g["test_outputs"])
 
 
 def test_execute_cli_unknown_task_names_the_line_and_keeps_earlier_rows(tmp_path, training, capsys):

@@ -50,3 +50,11 @@ def test_head_dim_is_one_the_cpu_kernel_accepts(tiny_model):
 
     cfg = json.loads((tiny_model / "config.json").read_text())
     assert cfg["model_type"] == "qwen3" and cfg["head_dim"] == HEAD_DIM == 64
+
+
+def test_the_tiny_model_is_recognised_and_another_folder_is_not(tiny_model, tmp_path):
+    from arc_induct.tiny_model import is_tiny_model
+
+    assert is_tiny_model(tiny_model)
+    (tmp_path / "config.json").write_text('{"hidden_size": 4096, "num_hidden_layers": 36}')
+    assert not is_tiny_model(tmp_path) and not is_tiny_model(tmp_path / "missing")

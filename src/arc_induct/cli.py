@@ -18,7 +18,8 @@ from pathlib import Path
 import orjson
 
 from arc_induct.config import BACKENDS, PRESETS, ConfigError
-from arc_induct.execution import Limits, LimitsError, ProgramFileError, execute_file
+from arc_induct.batch import ProgramFileError, execute_file
+from arc_induct.execution import Limits, LimitsError
 from arc_induct.export import ExportError
 from arc_induct.quantize import QuantizeError, folder_mb, quantization_summary, quantize
 from arc_induct.replicas import ReplicaError, Replicas, ServingConfig, detect_gpus
@@ -122,10 +123,22 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_execute(args: argparse.Namespace) -> int:
+    import signal
+    from collections import Counter
+
     tasks = load_tasks(args.dataset)
     limits = Limits(timeout_s=args.timeout, max_timeout_s=args.max_timeout, memory_mb=args.memory_mb)
+    inputs = [Path(args.dataset)] if Path(args.dataset).exists() else []
+    counts: Counter[str] = Counter()
+    # SIGTERM stops the run like Ctrl-C: the rows written so far stay (each is flushed as written).
+    signal.signal(signal.SIGTERM, lambda *_: signal.default_int_handler(signal.SIGINT, None))
     start = time.monotonic()
-    counts = execute_file(Path(args.programs), tasks, Path(args.out), args.workers, limits)
+    try:
+        execute_file(Path(args.programs), tasks, Path(args.out), args.workers, limits, counts,
+                     inputs=inputs)
+    except KeyboardInterrupt:
+        print(f"interrupted: {sum(counts.values())} rows written to {args.out}", file=sys.stderr)
+        return 130
     seconds = time.monotonic() - start
     n = sum(counts.values())
     by_status = ", ".join(f"{k}={v}" for k, v in counts.most_common())
@@ -145,6 +158,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(summary(manifest))
     print(f"wrote {args.out}: train.jsonl, validation.jsonl, rows.jsonl, manifest.json")
     return 0
+
+
+def _positive(kind: type) -> object:
+    """An argparse type: a finite number > 0 (argparse names the flag in its one-line error)."""
+    def parse(text: str) -> int | float:
+        value = kind(text)
+        if not 0 < value < float("inf"):
+            raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -269,20 +293,21 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "execute", help="run programs on their tasks' grids; write each row with its results (JSONL)",
         description="Run each program of PROGRAMS.jsonl (rows {\"task_id\": ..., \"code\": ..., any other "
-        "fields}) on every train and test input of its task, in isolated processes. Each output row is "
-        "the input row plus status, train_outputs, train_errors, test_outputs, test_errors, "
-        "train_correct, test_correct (null when the dataset has no solutions) and seconds, in input "
-        "order. Streams, so it re-scores files of any size. A malformed row or unknown task_id stops "
-        "the run with one error naming the line; every row before it is already written.")
+        "fields}; a file or a pipe, streamed) on every train and test input of its task, in confined "
+        "processes. Each output row is the input row plus status, train_outputs, train_errors, "
+        "test_outputs, test_errors, train_correct, test_correct (null when the dataset has no solutions) "
+        "and seconds, in input order, flushed as it is written. Inputs and flags are checked before "
+        "RESULTS.jsonl is opened (it may not be an input). A malformed row or unknown task_id, Ctrl-C or "
+        "SIGTERM stop the run; every row before is already written.")
     s.add_argument("programs", metavar="PROGRAMS.jsonl")
     s.add_argument("--dataset", required=True, help=DATASET_HELP)
     s.add_argument("--out", required=True, metavar="RESULTS.jsonl", help="written row by row, in input order")
-    s.add_argument("--workers", type=int, default=None, help="parallel programs (default: all cores)")
-    s.add_argument("--timeout", type=float, default=Limits.timeout_s, metavar="S",
+    s.add_argument("--workers", type=_positive(int), default=None, help="parallel programs (default: all cores)")
+    s.add_argument("--timeout", type=_positive(float), default=Limits.timeout_s, metavar="S",
                    help="wall-clock seconds per grid (default %(default)s); a program gets this times its grid count")
-    s.add_argument("--max-timeout", type=float, default=Limits.max_timeout_s, metavar="S",
+    s.add_argument("--max-timeout", type=_positive(float), default=Limits.max_timeout_s, metavar="S",
                    help="cap on a program's whole wall-clock time (default %(default)s)")
-    s.add_argument("--memory-mb", type=int, default=Limits.memory_mb, metavar="M",
+    s.add_argument("--memory-mb", type=_positive(int), default=Limits.memory_mb, metavar="M",
                    help="address-space cap per program, interpreter included (default %(default)s)")
     s.set_defaults(func=cmd_execute)
 

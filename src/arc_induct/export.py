@@ -186,7 +186,6 @@ def collect(store: Path, tasks: dict[str, Task], cfg: ExportConfig, dropped: dic
     """Every candidate row, deduplicated per task and kind in store order (two passes over the
     store: the second finds the parents of refinements)."""
     rows: list[Row] = []
-    seen: set[tuple] = set()
     first_hashes: dict[str, set[str]] = defaultdict(set)
     children: list[Attempt] = []
     wants = {k: k in cfg.kinds for k in KINDS}
@@ -224,14 +223,11 @@ def collect(store: Path, tasks: dict[str, Task], cfg: ExportConfig, dropped: dic
             for r in rows]
     if children:
         rows += _refinement_rows(store, tasks, children, cfg, dropped)
-    fresh = []
+    fresh: dict[tuple, Row] = {}
     for row in rows:
-        if (row.kind, row.source_task, row.key) in seen:
+        if fresh.setdefault((row.kind, row.source_task, row.key), row) is not row:
             dropped[row.kind]["duplicate after normalising"] += 1
-        else:
-            seen.add((row.kind, row.source_task, row.key))
-            fresh.append(row)
-    return fresh
+    return list(fresh.values())
 
 
 def _refinement_rows(store: Path, tasks: dict[str, Task], children: list[Attempt], cfg: ExportConfig,
@@ -254,14 +250,6 @@ def _refinement_rows(store: Path, tasks: dict[str, Task], children: list[Attempt
     return rows
 
 
-def confirms(row: Row, r: ExecutionResult) -> bool:
-    """The re-executed program gives the outputs its row states."""
-    if row.train_correct is not None:
-        return r.status == "ok" and r.train_correct == row.train_correct
-    return r.status == "ok" and all(r.train_correct) and (
-        row.target.test_outputs is None or all(r.test_correct or [False]))
-
-
 def confirm_and_cap(rows: list[Row], cfg: ExportConfig, dropped: dict[str, Counter],
                     pool: ExecutionPool) -> list[Row]:
     """Re-execute in store order, per task and kind, until `max_per_task` are confirmed: only the
@@ -275,8 +263,9 @@ def confirm_and_cap(rows: list[Row], cfg: ExportConfig, dropped: dict[str, Count
                  for _ in range(min(len(queues[k]), cfg.max_per_task - len(kept[k])))]
         if not batch:
             break
-        for row, result in zip(batch, pool.imap((r.code, r.target) for r in batch)):
-            if confirms(row, result):
+        for row, r in zip(batch, pool.imap((r.code, r.target) for r in batch)):  # the outputs its row states:
+            tests = row.train_correct is not None or row.target.test_outputs is None or all(r.test_correct or [False])
+            if r.status == "ok" and r.train_correct == (row.train_correct or (True,) * len(r.train_correct)) and tests:
                 kept[(row.source_task, row.kind)].append(row)
             else:
                 dropped[row.kind]["not reproduced on re-execution"] += 1

@@ -123,7 +123,8 @@ def run_job(cfg: RunConfig) -> Report:
             log.error("%s", e)
             ctx.ended = "never started: no replica came up"
         if ctx.backend is not None:
-            ctx.pool = stack.enter_context(ExecutionPool(cfg.execution.workers, cfg.execution.limits))
+            ctx.pool = stack.enter_context(ExecutionPool(cfg.execution.workers, cfg.execution.limits,
+                                                         confinement=cfg.execution.confinement))
             sampling_started = time.monotonic()
             if cfg.budget_from == "sampling":  # the smoke run: its start-up is the machine's, not its budget
                 ctx.started = sampling_started

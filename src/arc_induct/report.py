@@ -1,6 +1,6 @@
 """The run report: what a person reads in ten seconds after a run, also kept as JSON.
 
-Covered: attempts per task, the share of samples that became programs, ran cleanly, were right
+Covered: attempts per task, the share of samples cut at max_tokens, that became programs, ran cleanly, were right
 on every train pair or were hard-coded; early stops, give-ups and tasks left open; throughput;
 the share of the budget spent sampling; the score when the dataset has solutions.
 Not covered: anything not derivable from the store, the scheduler and the submission file.
@@ -30,6 +30,7 @@ class Report:
     attempts: int
     attempts_per_task: tuple[int, int, int]  # min, median, max
     programs: int  # a program was extracted
+    truncated: int  # completions that hit max_tokens (finish_reason "length")
     statuses: dict[str, int]
     train_perfect: int
     hardcoded: int  # train-perfect but judged hard-coded
@@ -56,7 +57,8 @@ class Report:
             f"arc-induct run report: {self.tasks} tasks of {self.dataset}, backend {self.backend}",
             f"  attempts       {self.attempts} ({lo}/{med}/{hi} per task, min/median/max), {self.refinements} refinements, "
             f"{self.failed_requests} failed requests",
-            f"  programs       {pct(self.programs)} extracted; statuses: {statuses or 'none'}",
+            f"  programs       {pct(self.programs)} extracted; {pct(self.truncated)} cut at max_tokens; "
+            f"statuses: {statuses or 'none'}",
             f"  train-perfect  {pct(self.train_perfect)}; of those hard-coded {self.hardcoded}",
             f"  tasks          {outcomes}",
             f"  throughput     {rate:.2f} samples/s over {self.sampling_seconds:.0f} s sampling "
@@ -83,12 +85,13 @@ def build_report(*, dataset: str, backend: str, tasks: list[Task], attempts: Ite
     (None = still open); `threshold`: the hard-coded probability at which a program is not general."""
     per_task: Counter[str] = Counter()
     statuses: Counter[str] = Counter()
-    programs = perfect = hard = refines = 0
+    programs = perfect = hard = refines = truncated = 0
     for a in attempts:
         per_task[a.task_id] += 1
         statuses[a.status] += 1
         programs += a.code is not None
         refines += a.kind == "refine"
+        truncated += a.truncated is True
         if a.train_accuracy == 1.0:
             perfect += 1
             hard += not a.is_general(threshold)
@@ -100,7 +103,7 @@ def build_report(*, dataset: str, backend: str, tasks: list[Task], attempts: Ite
     return Report(
         dataset=dataset, backend=backend, tasks=len(tasks), attempts=sum(per_task.values()),
         attempts_per_task=(min(counts), int(statistics.median(counts)), max(counts)),
-        programs=programs, statuses=dict(statuses), train_perfect=perfect, hardcoded=hard,
+        programs=programs, truncated=truncated, statuses=dict(statuses), train_perfect=perfect, hardcoded=hard,
         refinements=refines, failed_requests=failed_requests,
         task_outcomes=dict(Counter(o or "open" for o in outcomes)), sampling_seconds=sampling_seconds,
         total_seconds=total_seconds, budget_seconds=budget_seconds, checkpoints=checkpoints,

@@ -323,3 +323,15 @@ def test_prompt_hash_of_chat_messages_is_stable_and_distinguishes_them(arc1_eval
     a, b = first_prompt(arc1_eval[0]).messages, first_prompt(arc1_eval[1]).messages
     assert prompt_hash(a) == prompt_hash(tuple(dict(m) for m in a)) != prompt_hash(b)
     assert prompt_hash(a) != prompt_hash(render(Prompt(a)))
+
+
+def test_the_readme_example_format_renders(tmp_path, arc1_eval):
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    source = readme.split("````jinja\n", 1)[1].split("````", 1)[0]
+    path = tmp_path / "readme.jinja"
+    path.write_text(source)
+    task = arc1_eval[0]
+    messages = task_prompt(task, None, load_format(str(path), "comma")).messages
+    assert [m["role"] for m in messages] == ["system", "user"]
+    assert f"## Input 1 ({len(task.train[0].input)}x" in messages[1]["content"]
+    assert format_grid(task.test_inputs[0], "comma") in messages[1]["content"]

@@ -144,3 +144,17 @@ def test_stopping_serve_leaves_no_server_process(tiny_model, tmp_path, sig, stat
     finally:
         if cli.poll() is None:
             cli.kill()
+
+
+@pytest.mark.vllm
+def test_serve_with_no_flags_runs_a_model_with_a_shorter_context(keyed_server):
+    """`arc-induct serve --model DIR --replicas 1` on a 2048-position model (the default max_model_len
+    is 4096, which vLLM would refuse) comes up, with the model's own limit."""
+    import urllib.request
+
+    url, key, _ = keyed_server
+    request = urllib.request.Request(url + "/v1/models", headers={"Authorization": f"Bearer {key}"})
+    with urllib.request.urlopen(request, timeout=10) as r:
+        models = json.loads(r.read())["data"]
+    assert ServingConfig().max_model_len > 2048
+    assert [(m["id"], m["max_model_len"]) for m in models] == [("arc-induct", 2048)]

@@ -63,10 +63,18 @@ def test_run_against_a_chat_endpoint_with_the_key_in_the_environment(keyed_serve
     variable, and the fallback submission is still there."""
     import os
 
+    from arc_induct.tasks import by_size, load_tasks
+
     url, key, model = keyed_server
+    # One small real task in a folder: loading and rendering a whole dataset would eat the budget.
+    task = by_size(load_tasks("arc-agi-1/evaluation"))[0]
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / f"{task.id}.json").write_text(json.dumps({
+        "train": [{"input": p.input, "output": p.output} for p in task.train],
+        "test": [{"input": g, "output": o} for g, o in zip(task.test_inputs, task.test_outputs)]}))
     base = [sys.executable, "-m", "arc_induct", "run", "--backend", "openai", "--api", "chat", "--endpoints", url,
-            "--served-model-name", "arc-induct", "--model", str(model), "--dataset", "arc-agi-1/evaluation",
-            "--tasks", "1", "--samples-per-task", "4", "--max-tokens", "64", "--budget-seconds", "15",
+            "--served-model-name", "arc-induct", "--model", str(model), "--dataset", str(tmp_path / "tasks"),
+            "--samples-per-task", "4", "--max-tokens", "64", "--budget-seconds", "30",
             "--api-key-env", "ARC_TEST_KEY"]
     env = {k: v for k, v in os.environ.items() if k != "ARC_TEST_KEY"}
     ok = subprocess.run(base + ["--out", str(tmp_path / "ok")], env={**env, "ARC_TEST_KEY": key},

@@ -119,7 +119,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         "sampling.max_tokens": args.max_tokens, "scheduling.max_samples_per_task": args.samples_per_task,
     })
     if args.thinking:  # replaced, not overridden: "model" is None, which override reads as "flag not given"
-        cfg = dataclasses.replace(cfg, sampling=dataclasses.replace(cfg.sampling, thinking=THINKING[args.thinking]))
+        thinking = THINKING[args.thinking]
+        cfg = dataclasses.replace(cfg, sampling=dataclasses.replace(cfg.sampling, thinking=thinking))
     # The one place the key is read: it goes to the router's headers, never into the config or a file.
     api_key = os.environ.get(cfg.routing.api_key_env) or None
     report = run_job(cfg, api_key=api_key)

@@ -1,8 +1,8 @@
 """The one run configuration, built once at the entry point (CLI or notebook) and passed down.
 
 Covered: `RunConfig`, a tree of frozen sections, each defined (with its defaults) by the stage that
-takes it: `prompts` (prompts.PromptConfig), `serving` (replicas.ServingConfig), `routing` and `sampling` (router), `scheduling`
-(scheduler.SchedulerConfig), `execution` (execution.ExecutionConfig). The run-level settings
+takes it: `prompts` (prompts.PromptConfig), `serving` (replicas.ServingConfig), `routing` and
+`sampling` (router), `scheduling` (scheduler.SchedulerConfig), `execution` (execution.ExecutionConfig). The run-level settings
 (what to solve, where to write, which backend, the budget) sit at the top. Presets are values of
 the tree; `override` applies flags given as dotted names ("serving.replicas").
 Not covered: reading environment variables or files; nothing below the entry point does either,
@@ -142,5 +142,6 @@ PRESETS: dict[str, RunConfig] = {
     ),
 }
 
-__all__ = ["BACKENDS", "PRESETS", "ConfigError", "ExecutionConfig", "Limits", "PromptConfig", "RoutingConfig", "RunConfig",
+__all__ = ["BACKENDS", "PRESETS", "ConfigError", "ExecutionConfig", "Limits", "PromptConfig", "RoutingConfig",
+           "RunConfig",
            "SamplingConfig", "SchedulerConfig", "ServingConfig"]

@@ -1,7 +1,7 @@
 """The run report: what a person reads in ten seconds after a run, also kept as JSON.
 
-Covered: attempts per task, the share of samples cut at max_tokens, that became programs, ran cleanly, were right
-on every train pair or were hard-coded; early stops, give-ups and tasks left open; throughput;
+Covered: attempts per task, the share of samples cut at max_tokens, that became programs, ran
+cleanly, were right on every train pair or were hard-coded; early stops, give-ups and tasks left open; throughput;
 the share of the budget spent sampling; the score when the dataset has solutions.
 Not covered: anything not derivable from the store, the scheduler and the submission file.
 """

@@ -13,9 +13,9 @@ serves such a file so later stages re-run without a GPU. Both backends fail a re
 `RouterError`, the one error the run counts as a failed request; a refused key (401/403) raises
 `AuthError` at once instead, without retries, because every other request would fail the same way.
 
-Not covered: streaming, and
-load read from vLLM's /metrics: load is this router's own count of sequences in flight, exact as
-long as one router feeds the replicas (two routers sharing replicas would each see half the load).
+Not covered: streaming, and load read from vLLM's /metrics: load is this router's own count of
+sequences in flight, exact as long as one router feeds the replicas (two routers sharing replicas
+would each see half the load).
 
 Why affinity: every ARC prompt is long and sampled many times; a replica that has seen a task's
 prompt serves the next request from its prefix cache instead of re-reading the prompt.

@@ -26,7 +26,8 @@ from tqdm import tqdm
 from arc_induct.config import RunConfig
 from arc_induct.execution import ExecutionPool
 from arc_induct.extraction import extract_program
-from arc_induct.prompts import Messages, Prompt, PromptFormat, load_format, prompt_hash, prompt_length, render, task_prompt
+from arc_induct.prompts import (Messages, Prompt, PromptFormat, load_format, prompt_hash, prompt_length, render,
+                                task_prompt)
 from arc_induct.replicas import served_max_len
 from arc_induct.report import Report, build_report
 from arc_induct.router import CompletionRequest, RouterError
@@ -81,7 +82,8 @@ def run_job(cfg: RunConfig, api_key: str | None = None) -> Report:
     tokenizer = load_tokenizer(model)
     prompts = {t.id: task_prompt(t, None, fmt) for t in all_tasks}
     # Measured through the chat template also for a chat API: the server renders the same text.
-    lengths = {tid: prompt_length(render(p, tokenizer, cfg.sampling.thinking), tokenizer) for tid, p in prompts.items()}
+    lengths = {tid: prompt_length(render(p, tokenizer, cfg.sampling.thinking), tokenizer)
+               for tid, p in prompts.items()}
     first = {tid: as_sent(p, cfg, tokenizer) for tid, p in prompts.items()}
     chosen = sorted(all_tasks, key=lambda t: (lengths[t.id], t.id))[: cfg.max_tasks]
     scheduler = Scheduler([(t, lengths[t.id]) for t in chosen], cfg.scheduling, seed=cfg.seed)

@@ -141,7 +141,8 @@ def test_end_to_end_on_real_tasks_with_cpu_vllm(tmp_path, cpu_replicas, tiny_mod
     assert submission_faults(read_submission(cfg.submission_path), all_tasks) == []
     rows = list(read_attempts(cfg.out / "attempts.jsonl"))
     assert len(rows) == 2 * 6  # two tasks, each to its budget
-    assert all(r.completion and r.endpoint in cpu_replicas.endpoints for r in rows)
+    assert all(r.endpoint in cpu_replicas.endpoints for r in rows), {r.endpoint for r in rows}
+    assert all(r.completion is not None for r in rows)  # a random model may stop at once: "" is a completion
     assert len({(r.task_id, r.index) for r in rows}) == len(rows)
     recorded = [orjson.loads(line) for line in (cfg.out / "completions.jsonl").read_bytes().splitlines()]
     assert len(recorded) == 2 * 3 and sum(len(r["texts"]) for r in recorded) == len(rows)

@@ -96,3 +96,14 @@ def test_run_against_a_chat_endpoint_with_the_key_in_the_environment(keyed_serve
     assert last.startswith("arc-induct: error: ") and "$ARC_TEST_KEY" in last
     assert (tmp_path / "no/submission.json").exists()
     assert not (tmp_path / "no/completions.jsonl").read_text()
+
+
+def test_a_bad_prompt_format_is_one_line_naming_the_file(tmp_path):
+    bad = tmp_path / "mine.jinja"
+    bad.write_text("{% set user %}{{ train.inputs }}{% endset %}")
+    r = subprocess.run([sys.executable, "-m", "arc_induct", "run", "--backend", "replay", "--replay",
+                        str(tmp_path / "none.jsonl"), "--prompt-format", str(bad), "--out", str(tmp_path / "out")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith(f"arc-induct: error: {bad}")
+    assert "inputs" in r.stderr

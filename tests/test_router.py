@@ -76,8 +76,9 @@ def test_unreachable_endpoints_fail_with_the_task_and_attempt_named():
         async with Router(urls, "m", routing(retries=2, backoff_s=0.01)) as r:
             await r.complete(req("task-x", 7, "hi"))
 
-    with pytest.raises(RouterError, match="task task-x attempt 7: failed 3 times"):
+    with pytest.raises(RouterError, match="task task-x attempt 7: failed 3 times") as e:
         asyncio.run(go())
+    assert e.value.cause == "unreachable" and e.value.transient
 
 
 def test_5xx_is_retried_on_another_endpoint():
@@ -128,22 +129,38 @@ def _row(task_id="t1", index=1, prompt="p"):
 def test_replay_serves_the_recorded_completion(tmp_path):
     path = tmp_path / "rec.jsonl"
     path.write_bytes(orjson.dumps(_row()) + b"\n")
-    got = asyncio.run(ReplayBackend(path).complete(req("t1", 1, "p")))
+    got = asyncio.run(ReplayBackend(path).complete(req("t1", 1, "p", n=2)))
     assert got == Completion("t1", 1, ("x", "y"), "http://h:1", 0.5, 10, 4)
+    # Split differently than recorded (a budget extension does that): each sample is still served.
+    assert asyncio.run(ReplayBackend(path).complete(req("t1", 2, "p", n=2))).texts == ("y",)
 
 
 def test_replay_of_an_unrecorded_attempt_names_task_and_attempt(tmp_path):
     path = tmp_path / "rec.jsonl"
     path.write_bytes(orjson.dumps(_row()) + b"\n")
-    with pytest.raises(RouterError, match="task t1 attempt 2"):
-        asyncio.run(ReplayBackend(path).complete(req("t1", 2, "p")))
+    with pytest.raises(RouterError, match="task t1 attempt 3") as e:
+        asyncio.run(ReplayBackend(path).complete(req("t1", 3, "p")))
+    assert e.value.cause == "replay_exhausted" and not e.value.transient  # the recording covers 1 and 2
+
+
+def test_replay_tells_a_gap_from_the_end_of_a_task_s_recordings(tmp_path):
+    path = tmp_path / "rec.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(_row(index=i)) + b"\n" for i in (0, 4)))  # 0-1, 4-5: ends at 6
+    backend = ReplayBackend(path)
+    causes = []
+    for index in (2, 6, 0):
+        with pytest.raises(RouterError) as e:
+            asyncio.run(backend.complete(req("t1" if index else "t2", index, "p")))
+        causes.append(e.value.cause)
+    assert causes == ["replay_missing", "replay_exhausted", "replay_exhausted"]  # t2 has no recording at all
 
 
 def test_replay_refuses_a_changed_prompt(tmp_path):
     path = tmp_path / "rec.jsonl"
     path.write_bytes(orjson.dumps(_row(prompt="old")) + b"\n")
-    with pytest.raises(RouterError, match="different prompt"):
+    with pytest.raises(RouterError, match="different prompt") as e:
         asyncio.run(ReplayBackend(path).complete(req("t1", 1, "new")))
+    assert e.value.cause == "replay_mismatch"
 
 
 def test_replay_names_file_and_line_of_a_malformed_record(tmp_path):
@@ -234,8 +251,9 @@ def test_a_too_long_prompt_is_refused_at_once_with_the_task_named(cpu_replicas):
             await r.complete(req("long-task", 1, " 1" * 6000, max_tokens=4))
             return r
 
-    with pytest.raises(RouterError, match=r"task long-task attempt 1: .* answered 400"):
+    with pytest.raises(RouterError, match=r"task long-task attempt 1: .* answered 400") as e:
         asyncio.run(asyncio.wait_for(go(), timeout=30))  # no retries: backoff would exceed this
+    assert e.value.cause == "refused_4xx" and not e.value.transient
 
 
 @pytest.mark.vllm
@@ -244,8 +262,9 @@ def test_a_request_over_its_timeout_is_retried_then_reported(cpu_replicas):
         async with Router(cpu_replicas.endpoints, "tiny", routing(timeout_s=0.05, retries=1, backoff_s=0.01)) as r:
             await r.complete(req("slow", 1, "0 1 2 3\n" * 100, max_tokens=2000))
 
-    with pytest.raises(RouterError, match=r"task slow attempt 1: failed 2 times; last error: .*Timeout"):
+    with pytest.raises(RouterError, match=r"task slow attempt 1: failed 2 times; last error: timed out after 0.05 s") as e:
         asyncio.run(go())
+    assert e.value.cause == "timeout"
 
 
 @pytest.mark.vllm

@@ -202,13 +202,16 @@ def test_prompts_longer_than_the_model_takes_are_skipped_not_sent(tmp_path, cpu_
 
 
 def test_partly_right_programs_are_refined(tmp_path, four_tasks):
-    """A program right on one train pair becomes a parent; later requests carry refinement prompts."""
+    """A general program right on some train pairs becomes a parent; later requests carry refinement
+    prompts. (Not one that pastes a train output for its input: that is a hard-coder, and the
+    detector keeps hard-coders from being parents.)"""
     tasks = {t.id: t for t in load_tasks(four_tasks)}
     rec = tmp_path / "partial.jsonl"
     with open(rec, "wb") as f:
         for tid, task in tasks.items():
-            first = task.train[0]
-            partial = f"def transform(grid):\n    return {first.output!r} if grid == {first.input!r} else grid"
+            corner = task.train[0].input[0][0]  # the rule, only where the corner matches train pair 1's
+            guard = f"def transform(grid):\n    if grid[0][0] != {corner}:\n        return grid\n"
+            partial = SOLUTIONS[tid].replace("def transform(grid):\n", guard)
             for k in range(0, 8, 2):
                 row = {"task_id": tid, "index": k, "texts": [f"```python\n{partial}\n```"] * 2,
                        "endpoint": "replay", "seconds": 0.0, "prompt_tokens": 0, "completion_tokens": 0}
@@ -278,3 +281,196 @@ def test_a_chat_run_replays_against_its_messages_and_counts_truncation(tmp_path,
     assert "16 (50.0%) cut at max_tokens" in report.text()
     as_text = run_job(cfg.override({"routing.api": "completions", "out": tmp_path / "as-text"}))
     assert as_text.attempts == 0 and as_text.failed_requests == 16
+
+
+# ---- the run under failure: each ends by its deadline (or before), quietly and cheaply ---------
+
+def measured_run(cfg, capfd, children=True):
+    """run_job with the CLI's logging; returns the report, wall seconds, CPU seconds (this process,
+    and with `children` the processes it reaped: the execution pool's workers; not with vLLM
+    servers, whose CPU is the model's) and the bytes written to stderr."""
+    import logging
+    import resource
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logger = logging.getLogger("arc_induct")
+    logger.addHandler(handler)
+    level, logger.level = logger.level, logging.INFO
+    capfd.readouterr()
+    whom = (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN) if children else (resource.RUSAGE_SELF,)
+    cpu = lambda: sum(getattr(resource.getrusage(w), f) for w in whom for f in ("ru_utime", "ru_stime"))  # noqa: E731
+    t0, c0 = time.monotonic(), cpu()
+    try:
+        report = run_job(cfg)
+    finally:
+        logger.removeHandler(handler)
+        logger.level = level
+    wall, used = time.monotonic() - t0, cpu() - c0
+    err = capfd.readouterr().err
+    return report, wall, used, len(err.encode())
+
+
+def assert_quiet_and_valid(cfg, dataset, report, wall, cpu, log_bytes, cpu_share=0.25):
+    ran = report.sampling_seconds if cfg.budget_from == "sampling" else wall
+    assert ran <= cfg.budget_s + 5  # ends by its deadline (the final vote and write included)
+    assert submission_faults(read_submission(cfg.submission_path), load_tasks(dataset)) == []
+    assert log_bytes < 1_000_000 * max(wall, 1.0) / 60 / 10, log_bytes  # a tenth of 1 MB a minute
+    assert cpu < 3.0 + cpu_share * wall, (cpu, wall)  # start-up (the execution pool), then mostly asleep
+
+
+def test_a_replay_shorter_than_the_budget_ends_when_nothing_is_left(tmp_path, four_tasks, capfd):
+    """Recordings for 8 samples per task, a budget that would grow to more: each task is closed
+    once its recordings run out, and the run ends then, not at its deadline."""
+    cfg = replay_config(tmp_path, four_tasks, budget_s=60, **{"scheduling.extend_budget": True})
+    report, wall, cpu, log_bytes = measured_run(cfg, capfd)
+    assert_quiet_and_valid(cfg, four_tasks, report, wall, cpu, log_bytes)
+    assert wall < 20 and report.ended == "nothing left to sample"
+    assert report.task_outcomes == {"replay_exhausted": 4} and report.attempts == 4 * 8  # every recorded sample
+    assert set(report.failures) == {"replay_exhausted"} and report.error is None
+    assert report.score == 4 and not any("tiny random network" in n for n in report.notes)
+
+
+@pytest.fixture
+def http_server_501(tmp_path):
+    """A real HTTP server (the standard library's) that answers every POST with 501 at once."""
+    from arc_induct.replicas import free_ports, http_ok
+
+    port = free_ports(1)[0]
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while not http_ok(f"http://127.0.0.1:{port}/"):
+        assert time.monotonic() < deadline and proc.poll() is None, "http.server did not start"
+        time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    proc.kill()
+    proc.wait()
+
+
+def failing_config(tmp_path, endpoint, **kw):
+    base = {"dataset": "arc-agi-1/evaluation", "max_tasks": 8, "backend": "openai", "endpoints": (endpoint,),
+            "out": tmp_path / "run", "budget_s": 8, "reserve_min_s": 1, "execution.workers": 1}
+    return RunConfig().override(base | kw)
+
+
+def test_a_backend_failing_every_request_at_once_rests_instead_of_spinning(tmp_path, http_server_501, capfd):
+    """No router retries (retries=0) and a server that fails at once: before this rule the run
+    re-sent the failed samples as fast as they failed, at 100% CPU."""
+    cfg = failing_config(tmp_path, http_server_501, **{"routing.retries": 0})
+    report, wall, cpu, log_bytes = measured_run(cfg, capfd)
+    assert_quiet_and_valid(cfg, "arc-agi-1/evaluation", report, wall, cpu, log_bytes)
+    assert report.ended == "the deadline" and report.attempts == 0
+    assert set(report.failures) == {"http_5xx"} and 1 <= report.failed_requests <= 40  # rests, not a spin
+    assert "no request succeeded" in report.error and "http_5xx" in report.text()
+
+
+def test_a_dead_endpoint_costs_time_not_cpu(tmp_path, capfd):
+    """A closed port: connections are refused at once; the router retries, the endpoint rests, the
+    loop waits while it does."""
+    from arc_induct.replicas import free_ports
+
+    dead = f"http://127.0.0.1:{free_ports(1)[0]}"
+    cfg = failing_config(tmp_path, dead, checkpoint_every_s=2, **{"routing.retries": 1, "routing.backoff_s": 0.1})
+    report, wall, cpu, log_bytes = measured_run(cfg, capfd)
+    assert_quiet_and_valid(cfg, "arc-agi-1/evaluation", report, wall, cpu, log_bytes)
+    assert report.ended == "the deadline" and report.attempts == 0
+    # While it waits, checkpoints stay on schedule: one per 2 s of sampling (one may fall at the
+    # deadline, on a loaded machine), plus the first and the last.
+    assert report.checkpoints >= 1 + int(report.sampling_seconds // 2) - 1 + 1, report.sampling_seconds
+    assert set(report.failures) == {"unreachable"} and report.failed_requests <= 40
+    assert report.resent_requests >= 1 and "unreachable" in report.error and "re-sent" in report.error
+
+
+@pytest.mark.vllm
+def test_a_replica_killed_mid_run_costs_the_run_no_request(tmp_path, cpu_replicas, tiny_model, capfd):
+    """The session's replica 1 is SIGKILLed once attempts are stored: its requests go to replica 0,
+    the run keeps sampling to its deadline, and the watchdog brings replica 1 back."""
+    import threading
+
+    cfg = live_config(tmp_path, cpu_replicas, tiny_model, budget_s=25, max_tasks=4,  # no give-up: sample to the end
+                      **{"scheduling.max_samples_per_task": 400, "scheduling.give_up_after": 10**6,
+                         "sampling.max_tokens": 64})
+    store, restarts = cfg.out / "attempts.jsonl", cpu_replicas.restarts[1]
+
+    def kill_when_sampling():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (not store.exists() or store.read_bytes().count(b"\n") < 4):
+            time.sleep(0.1)
+        cpu_replicas.kill(1)
+
+    killer = threading.Thread(target=kill_when_sampling)
+    killer.start()
+    try:
+        report, wall, cpu, log_bytes = measured_run(cfg, capfd, children=False)
+    finally:
+        killer.join()
+        time.sleep(3 * cpu_replicas.config.watchdog_interval_s)
+        cpu_replicas.wait_healthy(timeout_s=300)  # later tests share these replicas
+    assert_quiet_and_valid(cfg, "arc-agi-2/evaluation", report, wall, cpu, log_bytes)
+    assert cpu_replicas.restarts[1] == restarts + 1
+    assert report.error is None and report.ended == "the deadline" and report.attempts > 4
+    assert report.resent_requests >= 1 and "re-sent after an endpoint failed" in report.text()
+
+
+@pytest.mark.vllm
+def test_a_replica_that_fails_to_start_twice_leaves_the_run_to_the_other(tmp_path, tiny_model, capfd):
+    """Two replicas; the second is SIGKILLed as it starts, and again when retried (as a loaded
+    machine's OOM killer did): the run samples with the first, and its report names the second."""
+    import shutil
+    import threading
+
+    import psutil
+
+    model = str(shutil.copytree(tiny_model, tmp_path / "model"))  # its path tells these servers from the session's
+    killed = []
+
+    def kill_the_second_server_twice():
+        first, deadline = None, time.monotonic() + 300
+        while len(killed) < 2 and time.monotonic() < deadline:
+            for child in sorted(psutil.Process().children(), key=lambda c: c.pid):
+                try:
+                    if model not in child.cmdline():
+                        continue
+                except psutil.Error:
+                    continue
+                if first is None:
+                    first = child.pid
+                elif child.pid != first and child.pid not in killed:
+                    os.killpg(child.pid, signal.SIGKILL)
+                    killed.append(child.pid)
+            time.sleep(0.05)
+
+    cfg = RunConfig.preset("cpu-smoke", {
+        "model": model, "out": tmp_path / "run", "max_tasks": 2, "budget_s": 15, "reserve_min_s": 2,
+        "sampling.max_tokens": 48, "execution.workers": 1, "scheduling.give_up_after": 10**6})
+    killer = threading.Thread(target=kill_the_second_server_twice)
+    killer.start()
+    try:
+        report, wall, cpu, log_bytes = measured_run(cfg, capfd, children=False)
+    finally:
+        killer.join()
+    assert len(killed) == 2
+    assert_quiet_and_valid(cfg, "arc-agi-2/evaluation", report, wall, cpu, log_bytes)
+    assert report.error is None and report.attempts > 0 and report.ended == "the deadline"
+    assert any(n.startswith("replica 1 did not start, twice (exited with status -9)") for n in report.notes)
+
+
+@pytest.mark.vllm
+def test_with_no_replica_up_the_run_keeps_the_fallback_says_why_and_exits_non_zero(tmp_path, tiny_model):
+    """A model folder vLLM refuses (an unknown architecture): the one replica fails, is retried
+    once, fails again; the CLI says why, shows the log tails and exits 1; the fallback stays."""
+    import shutil
+
+    bad = shutil.copytree(tiny_model, tmp_path / "bad-model")
+    config = json.loads((bad / "config.json").read_text())
+    (bad / "config.json").write_text(json.dumps(config | {"model_type": "no_such_arch"}))
+    out = tmp_path / "run"
+    r = subprocess.run([sys.executable, "-m", "arc_induct", "run", "--model", str(bad), "--replicas", "1",
+                        "--tasks", "2", "--out", str(out)], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert "ERROR          no replica started: replica 0 did not start, twice (exited with status" in r.stdout
+    assert r.stderr.count("no_such_arch") >= 2 and len(r.stderr) < 200_000  # each failure's log tail, once
+    all_tasks = load_tasks("arc-agi-2/evaluation")
+    assert read_submission(out / "submission.json") == build_submission(all_tasks, {})
+    assert "no replica started" in orjson.loads((out / "report.json").read_bytes())["error"]

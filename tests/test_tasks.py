@@ -7,6 +7,8 @@ from arc_induct.tasks import NAMED_DATASETS, TaskFileError, by_size, load_tasks
 COUNTS = {
     "arc-agi-1/training": 400,
     "arc-agi-1/evaluation": 400,
+    "kaggle-2024/training": 400,
+    "kaggle-2024/evaluation": 400,
     "arc-agi-2/training": 1000,
     "arc-agi-2/evaluation": 120,
     "kaggle-2025/training": 1000,
@@ -24,6 +26,18 @@ def test_named_dataset_counts(name):
 
 def test_every_named_dataset_is_tested():
     assert set(NAMED_DATASETS) == set(COUNTS)
+
+
+def test_kaggle_2024_is_arc_agi_1_with_its_fixes():
+    """The two ARC-AGI-1 versions differ in exactly these nine test outputs (and in other grids)."""
+    changed = set()
+    for split in ("training", "evaluation"):
+        old = {t.id: t for t in load_tasks(f"arc-agi-1/{split}")}
+        new = {t.id: t for t in load_tasks(f"kaggle-2024/{split}")}
+        assert set(old) == set(new)
+        changed |= {i for i in old if old[i].test_outputs != new[i].test_outputs}
+    assert changed == {"ef135b50", "17cae0c1", "310f3251", "423a55dc", "58e15b12", "79fb03f4", "a8610ef7",
+                       "b4a43f3b", "f8be4b64"}
 
 
 @pytest.mark.parametrize("name", ["arc-agi-1/evaluation", "arc-agi-2/evaluation"])

@@ -68,3 +68,11 @@ def test_max_positions_sets_the_context_length(tmp_path):
     short = make_tiny_model(tmp_path / "short", max_positions=2048)
     assert json.loads((short / "config.json").read_text())["max_position_embeddings"] == 2048
     assert json.loads((short / "tokenizer_config.json").read_text())["model_max_length"] == 2048
+
+
+def test_the_tiny_model_is_recognised_and_another_folder_is_not(tiny_model, tmp_path):
+    from arc_induct.tiny_model import is_tiny_model
+
+    assert is_tiny_model(tiny_model)
+    (tmp_path / "config.json").write_text('{"hidden_size": 4096, "num_hidden_layers": 36}')
+    assert not is_tiny_model(tmp_path) and not is_tiny_model(tmp_path / "missing")

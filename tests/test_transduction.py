@@ -8,6 +8,7 @@ import pytest
 from arc_induct.tasks import load_tasks
 from arc_induct.transduction import (
     FEATURES,
+    THRESHOLD,
     WEIGHTS_PATH,
     features,
     hardcoded_probability,
@@ -72,7 +73,7 @@ def test_labelled_set_is_large_varied_and_on_real_tasks(labelled, training):
 
 
 def test_held_out_precision_and_recall(labelled):
-    """Precision >= 0.9 and recall >= 0.8 at the 0.75 threshold on the held-out tasks.
+    """Precision >= 0.9 and recall >= 0.8 at the fitted threshold on the held-out tasks.
 
     The floor is the published 13-feature model's operating point (precision 0.90, recall 0.82
     at 0.75), rounded down. Our held-out programs share generators with the fit part, so the
@@ -91,21 +92,20 @@ def test_held_out_precision_and_recall(labelled):
 
 def test_committed_weights_are_the_refit_of_the_committed_data(labelled):
     fit, rows, outputs = labelled
-    x = fit.matrix(rows, outputs)
-    y = np.array([r["label"] for r in rows], dtype=float)
-    is_fit = np.array([r["split"] == "fit" for r in rows])
+    x, y, kind, _, is_fit = fit.dataset(rows, outputs, fit.load_rows(fit.REAL))
     refit = fit.fit(x[is_fit], y[is_fit])
     committed = json.loads(WEIGHTS_PATH.read_text())
     assert committed["features"] == list(FEATURES)
     assert np.allclose(refit["coef"], committed["coef"], atol=1e-3)
     assert abs(refit["intercept"] - committed["intercept"]) < 1e-3
+    assert fit.choose_threshold(fit.predict(refit, x[is_fit & (kind == "real:right")])) == committed["threshold"]
 
 
 def test_pasted_train_outputs_are_flagged(training):
     task = training["007bbfb7"]
     body = "".join(f"    if grid == {p.input}:\n        return {p.output}\n" for p in task.train)
     code = "def transform(grid):\n" + body + "    return grid\n"
-    assert hardcoded_probability(code, task, _run(code, task)) >= 0.75
+    assert hardcoded_probability(code, task, _run(code, task)) >= THRESHOLD
 
 
 def test_general_program_is_not_flagged(training):
@@ -121,7 +121,7 @@ def test_literal_check_sees_grid_stored_as_columns(training):
     out = task.train[0].output
     plain = features(FLIP, task)
     cols = [list(c) for c in zip(*out)]
-    hidden = features(f"COLS = {cols}\n" + FLIP, task)
+    hidden = features(f"COLS = {cols}\n" + FLIP.replace("return", "COLS.clear()\n    return"), task)
     assert plain["literal_train"] == 0 and hidden["literal_train"] > 0
 
 
@@ -180,4 +180,62 @@ def test_ordinary_general_idioms_are_not_flagged(training, name, code):
 def test_pasted_test_answer_returned_for_every_input_is_flagged(training):
     task = training["3c9b0459"]
     code = f"def transform(grid):\n    return {task.test_outputs[0]}\n"
-    assert hardcoded_probability(code, task, _run(code, task)) >= 0.75
+    assert hardcoded_probability(code, task, _run(code, task)) >= THRESHOLD
+
+
+# ---- real programs: the filter must not cost the vote its right answers -----------------------------
+
+def test_real_right_programs_flagged_at_most_2pct_and_disguises_caught(labelled):
+    """On held-out tasks: <= 2% of real models' train-perfect, test-right programs flagged at the
+    committed threshold, and >= 90% of the synthetic disguises caught.
+
+    The real programs enter as their committed feature vectors (their text has no licence to be
+    copied; scripts/fit_transduction.py --corpus rebuilds them), so this checks the committed
+    weights and threshold against the committed data, not a figure typed into the test.
+    """
+    fit, rows, outputs = labelled
+    x, y, kind, _, is_fit = fit.dataset(rows, outputs, fit.load_rows(fit.REAL))
+    model = load_weights()
+    held = ~is_fit
+    right = held & (kind == "real:right")
+    disguise = held & np.char.startswith(kind.astype(str), "hardcoded:")
+    assert right.sum() >= 200 and disguise.sum() >= 20
+    p = fit.predict(model, x)
+    assert (p[right] >= THRESHOLD).mean() <= 0.02
+    assert (p[disguise] >= THRESHOLD).mean() >= 0.9
+
+
+DOCSTRING = '"""Rows 5x13 in, 15x26 out: colours 2 -> 8 as in examples 1, 2 and 3 (0 1 2 3 4 5 6 7 8 9)."""\n'
+ROT = "    return [row[::-1] for row in grid[::-1]]\n"
+
+
+def test_docstrings_and_comments_are_not_evidence(training):
+    task = training["3c9b0459"]
+    out = task.train[0].output
+    prose = (f"{DOCSTRING}\n# expected: {out}\ndef transform(grid):\n    {DOCSTRING}"
+             f"    # like {out}\n    \"\"\"{out}\"\"\"\n" + ROT)
+    plain = "def transform(grid):\n" + ROT
+    assert features(prose, task) == features(plain, task)
+
+
+def test_library_code_off_the_call_path_is_not_evidence(training):
+    task = training["007bbfb7"]
+    table = {i: [[(i * j) % 10 for j in range(9)] for _ in range(3)] for i in range(40)}
+    library = (f"TABLE = {table}\nKEYS = {{(3, 1, 4, 1, 5): 'a9f3c2', 1234567: 7}}\n"
+               f"def unused(g):\n    if g == {task.train[0].output}:\n        return {task.train[0].output}\n"
+               "    return TABLE[len(g)]\n")
+    assert features(library + FLIP, task) == features(FLIP, task)
+    # ...but the same code, once the entry function calls it, is evidence again.
+    used = library + "def transform(grid):\n    return unused(grid)\n"
+    assert features(used, task)["literal_train"] > 0
+
+
+def test_inlined_arc_dsl_solvers_are_general(training):
+    """arc-dsl (MIT) solvers inlined with the whole 35 KB library: right programs, not hard-coders."""
+    rows = [json.loads(line) for line in (ROOT / "tests" / "data" / "arc_dsl_programs.jsonl").open()]
+    assert len(rows) == 2
+    for row in rows:
+        task = training[row["task_id"]]
+        result = _run(row["code"], task)
+        assert all(result.train_correct) and all(result.test_correct), row["task_id"]
+        assert hardcoded_probability(row["code"], task, result) < THRESHOLD / 2, row["task_id"]

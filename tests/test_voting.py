@@ -50,6 +50,18 @@ def test_one_train_perfect_program_outweighs_a_crowd(single):
     assert guesses == [[truth[0], _wrong(truth[0])]]
 
 
+def test_programs_right_on_every_train_pair_outrank_a_crowd_right_on_most(single):
+    # The shape that cost the vote real answers (benchmarks/bench_vote_real.py): a group holding
+    # one perfect program plus many partial ones outweighed a group of three perfect ones.
+    truth, fake = list(single.test_outputs), [_wrong(single.test_outputs[0])]
+    n = len(single.train)
+    rows = [_row(single, fake, n)] + [_row(single, fake, n - 1)] * 30 + [_row(single, truth, n)] * 3
+    assert vote(single, rows)[0][0] == truth[0]
+    # ...unless the perfect ones are judged hard-coded: then only their weight counts.
+    flagged = [_row(single, fake, n - 1)] * 30 + [_row(single, truth, n, p=0.99)] * 3
+    assert vote(single, flagged)[0][0] == fake[0]
+
+
 def test_more_programs_win_at_equal_accuracy(single):
     a, b = list(single.test_outputs), [_wrong(single.test_outputs[0])]
     rows = [_row(single, b, 1)] * 2 + [_row(single, a, 1)] * 3

@@ -2,6 +2,8 @@
 
 Errors that come from bad input (a malformed file, an unknown dataset) are printed as one line
 naming the file, task or field, with exit status 2; anything else is a bug and keeps its traceback.
+`run` exits 1 when it could not sample at all (no replica came up, no request succeeded): its
+report says why, and the submission it leaves is still valid.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from pathlib import Path
 import orjson
 
 from arc_induct.config import BACKENDS, PRESETS, ConfigError
-from arc_induct.execution import Limits, LimitsError, ProgramFileError, execute_file
+from arc_induct.batch import ProgramFileError, execute_file
+from arc_induct.execution import Limits, LimitsError
+from arc_induct.export import ExportError
 from arc_induct.prompts import ENCODINGS, FormatError, builtin_formats
 from arc_induct.quantize import QuantizeError, folder_mb, quantization_summary, quantize
 from arc_induct.replicas import ReplicaError, Replicas, ServingConfig, detect_gpus
@@ -26,6 +30,7 @@ from arc_induct.scoring import ScoringError, score_submission
 from arc_induct.store import StoreError, read_attempts
 from arc_induct.submission import SubmissionError, read_submission, submission_faults
 from arc_induct.tasks import NAMED_DATASETS, TaskFileError, by_size, load_tasks
+from arc_induct.transduction import THRESHOLD
 from arc_induct.voting import VoteError, answers, tally
 
 DATASET_HELP = (
@@ -36,7 +41,7 @@ DATASET_HELP = (
 # Input errors a user can fix; reported as one line, never a traceback.
 USER_ERRORS: tuple[type[Exception], ...] = (
     TaskFileError, SubmissionError, ScoringError, ProgramFileError, LimitsError, ConfigError, StoreError,
-    VoteError, ReplicaError, QuantizeError, FormatError, AuthError)
+    VoteError, ReplicaError, QuantizeError, ExportError, FormatError, AuthError)
 
 THINKING = {"on": True, "off": False, "model": None}  # --thinking: enable_thinking sent, or nothing
 
@@ -125,20 +130,56 @@ def cmd_run(args: argparse.Namespace) -> int:
     api_key = os.environ.get(cfg.routing.api_key_env) or None
     report = run_job(cfg, api_key=api_key)
     print(report.text())
-    return 0
+    return 0 if report.error is None else 1  # nothing sampled (no replica up, every request failed)
 
 
 def cmd_execute(args: argparse.Namespace) -> int:
+    import signal
+    from collections import Counter
+
     tasks = load_tasks(args.dataset)
     limits = Limits(timeout_s=args.timeout, max_timeout_s=args.max_timeout, memory_mb=args.memory_mb)
+    inputs = [Path(args.dataset)] if Path(args.dataset).exists() else []
+    counts: Counter[str] = Counter()
+    # SIGTERM stops the run like Ctrl-C: the rows written so far stay (each is flushed as written).
+    signal.signal(signal.SIGTERM, lambda *_: signal.default_int_handler(signal.SIGINT, None))
     start = time.monotonic()
-    counts = execute_file(Path(args.programs), tasks, Path(args.out), args.workers, limits)
+    try:
+        execute_file(Path(args.programs), tasks, Path(args.out), args.workers, limits, counts,
+                     inputs=inputs)
+    except KeyboardInterrupt:
+        print(f"interrupted: {sum(counts.values())} rows written to {args.out}", file=sys.stderr)
+        return 130
     seconds = time.monotonic() - start
     n = sum(counts.values())
     by_status = ", ".join(f"{k}={v}" for k, v in counts.most_common())
     print(f"executed {n} programs in {seconds:.1f}s ({n / max(seconds, 1e-9):.0f} programs/s): {by_status or 'none'}; "
           f"wrote {args.out}")
     return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from arc_induct.export import ExportConfig, export, summary
+
+    cfg = ExportConfig(kinds=tuple(k.strip() for k in args.kinds.split(",") if k.strip()),
+                       max_per_task=args.max_per_task, validation_share=args.validation_share,
+                       threshold=args.hardcoded_threshold, assistant=args.assistant,
+                       prompt_format=args.prompt_format, allow_eval=args.allow_eval, workers=args.workers)
+    manifest = export(Path(args.source), args.dataset, Path(args.out), cfg, model=args.model)
+    print(summary(manifest))
+    print(f"wrote {args.out}: train.jsonl, validation.jsonl, rows.jsonl, manifest.json")
+    return 0
+
+
+def _positive(kind: type) -> object:
+    """An argparse type: a finite number > 0 (argparse names the flag in its one-line error)."""
+    def parse(text: str) -> int | float:
+        value = kind(text)
+        if not 0 < value < float("inf"):
+            raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -276,22 +317,48 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "execute", help="run programs on their tasks' grids; write each row with its results (JSONL)",
         description="Run each program of PROGRAMS.jsonl (rows {\"task_id\": ..., \"code\": ..., any other "
-        "fields}) on every train and test input of its task, in isolated processes. Each output row is "
-        "the input row plus status, train_outputs, train_errors, test_outputs, test_errors, "
-        "train_correct, test_correct (null when the dataset has no solutions) and seconds, in input "
-        "order. Streams, so it re-scores files of any size. A malformed row or unknown task_id stops "
-        "the run with one error naming the line; every row before it is already written.")
+        "fields}; a file or a pipe, streamed) on every train and test input of its task, in confined "
+        "processes. Each output row is the input row plus status, train_outputs, train_errors, "
+        "test_outputs, test_errors, train_correct, test_correct (null when the dataset has no solutions) "
+        "and seconds, in input order, flushed as it is written. Inputs and flags are checked before "
+        "RESULTS.jsonl is opened (it may not be an input). A malformed row or unknown task_id, Ctrl-C or "
+        "SIGTERM stop the run; every row before is already written.")
     s.add_argument("programs", metavar="PROGRAMS.jsonl")
     s.add_argument("--dataset", required=True, help=DATASET_HELP)
     s.add_argument("--out", required=True, metavar="RESULTS.jsonl", help="written row by row, in input order")
-    s.add_argument("--workers", type=int, default=None, help="parallel programs (default: all cores)")
-    s.add_argument("--timeout", type=float, default=Limits.timeout_s, metavar="S",
+    s.add_argument("--workers", type=_positive(int), default=None, help="parallel programs (default: all cores)")
+    s.add_argument("--timeout", type=_positive(float), default=Limits.timeout_s, metavar="S",
                    help="wall-clock seconds per grid (default %(default)s); a program gets this times its grid count")
-    s.add_argument("--max-timeout", type=float, default=Limits.max_timeout_s, metavar="S",
+    s.add_argument("--max-timeout", type=_positive(float), default=Limits.max_timeout_s, metavar="S",
                    help="cap on a program's whole wall-clock time (default %(default)s)")
-    s.add_argument("--memory-mb", type=int, default=Limits.memory_mb, metavar="M",
+    s.add_argument("--memory-mb", type=_positive(int), default=Limits.memory_mb, metavar="M",
                    help="address-space cap per program, interpreter included (default %(default)s)")
     s.set_defaults(func=cmd_execute)
+
+    s = sub.add_parser(
+        "export", help="turn a run's attempts into chat-format fine-tuning data (JSONL) with a manifest",
+        description="Read a run's store (RUN_DIR or its attempts.jsonl) and write OUT/train.jsonl and "
+        "OUT/validation.jsonl (one {\"messages\": [system, user, assistant]} per line, split by task), "
+        "OUT/rows.jsonl (each row's kind, tasks, attempt and target outputs) and OUT/manifest.json. Kinds: "
+        "correct (first prompt -> a general program right on every train and known test pair), relabelled "
+        "(a clean but wrong program, right for a new task made of its own outputs), refinements (parent's "
+        "refinement prompt -> a child that raised train accuracy). Every target is re-executed first.")
+    s.add_argument("source", metavar="RUN_DIR_OR_ATTEMPTS")
+    s.add_argument("--dataset", required=True, help=DATASET_HELP + "; the one the run used")
+    s.add_argument("--out", required=True, help="folder to write (must not hold an export already)")
+    s.add_argument("--kinds", default="correct,relabelled,refinements", help="comma list (default: %(default)s)")
+    s.add_argument("--max-per-task", type=int, default=8, metavar="N", help="rows per task and kind (default %(default)s)")
+    s.add_argument("--validation-share", type=float, default=0.1, help="share of tasks held out (default %(default)s)")
+    s.add_argument("--prompt-format", default="default", help="the prompt format the run used (default: %(default)s)")
+    s.add_argument("--model", type=Path, help="the run's model folder: its chat template re-renders each prompt "
+                   "to check it against the hash the run stored (a difference is then an error)")
+    s.add_argument("--assistant", choices=("program", "completion"), default="program",
+                   help="assistant message: the program in a ```python block, or the model's whole text")
+    s.add_argument("--hardcoded-threshold", type=float, default=THRESHOLD,
+                   help="the run's scheduling.hardcoded_threshold (default %(default)s)")
+    s.add_argument("--allow-eval", action="store_true", help="export programs of an evaluation dataset anyway")
+    s.add_argument("--workers", type=int, help="programs re-executed in parallel (default: all cores)")
+    s.set_defaults(func=cmd_export)
 
     s = sub.add_parser(
         "serve", help="start vLLM replicas (one per GPU, or N on the CPU) and print their URLs",

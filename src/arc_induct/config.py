@@ -47,7 +47,10 @@ class RunConfig:
     replay: Path | None = None
 
     # --- the clock
-    budget_s: float = 180.0  # wall clock for the whole run, from its start
+    budget_s: float = 180.0  # wall clock for the whole run, from its start (see budget_from)
+    # "start": the budget is the whole run (Kaggle's limit is wall clock). "sampling": it counts from
+    # when sampling starts, so a dry run samples for its budget however long replicas took to start.
+    budget_from: str = "start"
     reserve_min_s: float = 5.0  # always kept back for the final vote and write
     checkpoint_every_s: float = 120.0
     seed: int = 0
@@ -89,6 +92,8 @@ class RunConfig:
             raise ConfigError(f"unknown --grid-encoding {self.prompts.encoding!r}: choose {', '.join(ENCODINGS)}")
         if self.routing.policy not in POLICIES:
             raise ConfigError(f"unknown --policy {self.routing.policy!r}: choose {', '.join(POLICIES)}")
+        if self.budget_from not in ("start", "sampling"):
+            raise ConfigError(f"budget_from must be 'start' or 'sampling', got {self.budget_from!r}")
         if self.budget_s <= 0:
             raise ConfigError(f"--budget-seconds must be > 0, got {self.budget_s}")
         if self.max_tasks is not None and self.max_tasks < 1:
@@ -114,16 +119,20 @@ def _replace_path(obj: Any, path: list[str], value: Any, key: str) -> Any:
 
 
 PRESETS: dict[str, RunConfig] = {
-    # Runs anywhere in a few minutes: every stage real, the model random, the score expected 0.
+    # Runs anywhere in a few minutes: every stage real, the model random (unless --model), the score
+    # expected 0. It samples for its whole budget, counted from the start of sampling: two CPU
+    # replicas take 45 s to start on a quiet 2-core machine and 2 minutes on a loaded one, and a dry
+    # run that spent its budget waiting for them would show nothing. It never gives up on a task:
+    # the random model's noise would make every task give up within a minute or so and end the run
+    # long before its budget.
     "cpu-smoke": RunConfig(
         max_tasks=4,
         out=Path("runs/cpu-smoke"),
         budget_s=150.0,
+        budget_from="sampling",
         serving=ServingConfig(replicas=2, gpu_memory_utilization=0.1, enforce_eager=True),
         sampling=SamplingConfig(max_tokens=256),
-        scheduling=SchedulerConfig(max_samples_per_task=8),
-        notes=("cpu-smoke: the model is a tiny random network made locally; its text is noise, "
-               "so no program is expected and the score is expected to be 0.",),
+        scheduling=SchedulerConfig(max_samples_per_task=8, give_up_after=1_000_000),
     ),
     # ARC Prize 2025 on Kaggle: 4 L4 GPUs, one FP8 replica each, 12 h minus a margin.
     "kaggle-4xL4": RunConfig(

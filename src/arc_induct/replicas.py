@@ -1,12 +1,15 @@
 """Independent vLLM server replicas: one per GPU, or N on the CPU, each on a free port.
 
 Covered: starting `vllm.entrypoints.openai.api_server` processes of one model folder from the
-run's serving section, a frozen `ServingConfig` (FP8 KV cache, max model length, memory share, prefix caching);
-`served_max_len`, the configured max_model_len lowered to the model's own limit (read from its
-config.json as vLLM reads it), which servers are started with; one log file per server, waiting
-for `/health` (a failure names the log file and shows its tail), a watchdog thread that restarts a
-dead server on its old port, and shutdown that kills whole process groups, from `stop()`, the
-context manager, `atexit`, SIGTERM/SIGHUP, or (Linux) the parent's death. `server_metrics` reads a
+run's serving section, a frozen `ServingConfig` (FP8 KV cache, max model length, memory share,
+prefix caching); `served_max_len`, the configured max_model_len lowered to the model's own limit
+(read from its config.json as vLLM reads it), which servers are started with; one log file per
+server, waiting for `/health`; start-up that degrades instead of failing (a server that exits or
+is not healthy in time is retried once on a fresh port, its log tail shown; start() returns with the servers that are up, names the others in
+`startup_failures`, and raises StartupError only when none is up); a watchdog thread that
+restarts a dead server on its old port, those that never started included; and shutdown that
+kills whole process groups, from `stop()`, the context manager, `atexit`, SIGTERM/SIGHUP, or
+(Linux) the parent's death. GPU and CPU servers go through the same path. `server_metrics` reads a
 server's Prometheus counters (prefix-cache hits, running/waiting requests).
 
 Not covered: routing requests (router.py), choosing the model, and servers on other hosts (pass
@@ -37,6 +40,10 @@ log = logging.getLogger(__name__)
 
 class ReplicaError(RuntimeError):
     """A server did not come up; the message names its log file and quotes the log's tail."""
+
+
+class StartupError(ReplicaError):
+    """No server came up, each tried twice; the message names each one's log and quotes a tail."""
 
 
 @dataclass(frozen=True)
@@ -193,6 +200,7 @@ class Replicas:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._watchdog: threading.Thread | None = None
+        self.startup_failures: list[str] = []  # one line per server that did not start, for the report
 
     @property
     def endpoints(self) -> list[str]:
@@ -209,6 +217,8 @@ class Replicas:
         self.stop()
 
     def start(self) -> "Replicas":
+        """Launch every server and wait until each is healthy or has failed twice; return with
+        those that are up (the watchdog keeps trying the others). StartupError if none is."""
         cfg = self.config
         self.log_dir.mkdir(parents=True, exist_ok=True)
         ports = free_ports(cfg.replicas, cfg.host)
@@ -218,13 +228,56 @@ class Replicas:
         try:
             for s in self._servers:
                 self._launch(s)
-            self.wait_healthy(cfg.startup_timeout_s)
+            failed = self._wait_started()
+            self.startup_failures = [f"replica {s.index} did not start, twice ({why}); log {s.log_path}"
+                                     for s, why in failed]
+            if len(failed) == len(self._servers):
+                s, why = failed[-1]
+                raise StartupError(f"no replica started: {'; '.join(self.startup_failures)}\n"
+                                   f"log {s.log_path} ends with:\n{log_tail(s.log_path)}")
         except BaseException:  # includes Ctrl-C during the long startup: never leave servers behind
             self.stop()
             raise
         self._watchdog = threading.Thread(target=self._watch, name="replica-watchdog", daemon=True)
         self._watchdog.start()
         return self
+
+    def _wait_started(self) -> list[tuple[_Server, str]]:
+        """Wait until each server is healthy or has failed twice; the failed ones, with why.
+
+        A server that exits, or is not healthy within startup_timeout_s (then it is killed), is
+        launched again at once on a fresh port (the old one may be why it failed: another process
+        took it), its log tail shown; after a second failure the run goes on without it."""
+        timeout = self.config.startup_timeout_s
+        since = {s.index: time.monotonic() for s in self._servers}
+        tries = {s.index: 1 for s in self._servers}
+        pending, failed = list(self._servers), []
+        while pending:
+            for s in list(pending):
+                if s.proc is not None and s.proc.poll() is not None:
+                    why = f"exited with status {s.proc.returncode}"
+                elif http_ok(f"http://{self.config.host}:{s.port}/health"):
+                    pending.remove(s)
+                    continue
+                elif time.monotonic() - since[s.index] > timeout:
+                    why = f"not healthy after {timeout:.0f} s"
+                else:
+                    continue
+                _kill_groups([s.proc])  # what is left of it: a hung server, an orphaned engine process
+                if tries[s.index] == 1:
+                    log.warning("replica %d did not start (%s); retrying once; log %s ends with:\n%s",
+                                s.index, why, s.log_path, log_tail(s.log_path))
+                    s.port = free_ports(1, self.config.host)[0]
+                    self._launch(s)
+                    since[s.index], tries[s.index] = time.monotonic(), 2
+                else:
+                    log.warning("replica %d did not start twice (%s); going on without it (the watchdog starts it "
+                                "again later); log %s ends with:\n%s", s.index, why, s.log_path, log_tail(s.log_path))
+                    failed.append((s, why))
+                    pending.remove(s)
+            if pending:
+                time.sleep(0.5)
+        return failed
 
     def command(self, port: int) -> list[str]:
         cfg = self.config

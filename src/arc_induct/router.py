@@ -10,8 +10,10 @@ errors, timeouts, 5xx, 408 and 429, each retry preferring another replica (so re
 a replica that dies are re-sent elsewhere); a per-request timeout; the request's seed (the
 scheduler's) sent with it; appending every Completion to a JSONL file; `ReplayBackend`, which
 serves such a file so later stages re-run without a GPU. Both backends fail a request only with
-`RouterError`, the one error the run counts as a failed request; a refused key (401/403) raises
-`AuthError` at once instead, without retries, because every other request would fail the same way.
+`RouterError`, the one error the run counts as a failed request; its `cause` says what kind of
+failure it was (CAUSES), so the run can count failures by cause and decide what to do with them.
+A refused key (401/403) raises `AuthError` at once instead, without retries, because every other
+request would fail the same way.
 
 Not covered: streaming, and load read from vLLM's /metrics: load is this router's own count of
 sequences in flight, exact as long as one router feeds the replicas (two routers sharing replicas
@@ -41,8 +43,34 @@ from arc_induct.prompts import Messages, prompt_hash
 APIS = ("completions", "chat")  # /v1/completions with rendered text | /v1/chat/completions with messages
 
 
+# Why a request failed for good, as RouterError.cause. Transient causes may go away (a replica
+# restarts, a queue drains), so the same request is worth sending again later; the others will
+# get the same answer however often the request is sent.
+TRANSIENT = ("unreachable", "timeout", "http_5xx", "rate_limited", "bad_response")
+CAUSES = TRANSIENT + (
+    "refused_4xx",       # the server refused the request itself (a wrong model name, an API key, too long)
+    "replay_missing",    # replay: this request was not recorded, later ones of the task were
+    "replay_exhausted",  # replay: nothing recorded for this task at or after this attempt
+    "replay_mismatch",   # replay: recorded for a different prompt
+    "replay_file",       # replay: the recording file is malformed (raised when it is opened)
+)
+
+
 class RouterError(RuntimeError):
-    """A request that cannot succeed (4xx) or failed on every retry; names task and attempt."""
+    """A request that cannot succeed (4xx) or failed on every retry; names task and attempt.
+
+    Every backend fails only with this error, whatever went wrong; `cause` is one of CAUSES."""
+
+    def __init__(self, message: str, cause: str) -> None:
+        if cause not in CAUSES:
+            raise ValueError(f"unknown RouterError cause {cause!r}; known: {', '.join(CAUSES)}")
+        super().__init__(message)
+        self.cause = cause
+
+    @property
+    def transient(self) -> bool:
+        """Worth sending again later (the scheduler holds its samples back for a while)."""
+        return self.cause in TRANSIENT
 
 
 class AuthError(RuntimeError):
@@ -203,7 +231,7 @@ class Router:
         self.down_until = [0.0] * len(self.endpoints)   # monotonic time a failed endpoint rests until
         self.strikes = [0] * len(self.endpoints)        # consecutive failures: the rest doubles each time
         self.sent = [0] * len(self.endpoints)           # requests sent per endpoint (for reports)
-        self.failures = 0                               # attempts that were retried
+        self.failures = 0                               # attempts re-sent after a failed one
         if config.api not in APIS:
             raise ValueError(f"unknown API {config.api!r}; known: {', '.join(APIS)}")
         self._path = "/v1/chat/completions" if config.api == "chat" else "/v1/completions"
@@ -225,6 +253,11 @@ class Router:
         if self._record is not None:
             self._record.close()
             self._record = None
+
+    def ready_in(self) -> float:
+        """Seconds until some endpoint is out of its rest (0.0: one is up now). While every endpoint
+        rests after failures, the run sends nothing new instead of failing requests in a row."""
+        return max(0.0, min(self.down_until) - time.monotonic())
 
     def pick(self, task_id: str, n: int, avoid: int = -1) -> int:
         """Policy choice plus bookkeeping: the whole per-request routing cost, without HTTP."""
@@ -260,35 +293,39 @@ class Router:
             # No pool limit: vLLM queues requests itself, and callers bound their own concurrency.
             self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         cfg = self.config
-        body, last_error, avoid = self.payload(req), "", -1
+        body, last_error, cause, avoid = self.payload(req), "", "unreachable", -1
         for attempt in range(cfg.retries + 1):
+            if attempt:  # back off before a retry (never after the last failure: it raises at once)
+                self.failures += 1
+                await asyncio.sleep(min(cfg.max_backoff_s, cfg.backoff_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1))
             i = self.pick(req.task_id, req.n, avoid)
             t0 = time.monotonic()
             try:
                 status, data = await self._post(self.endpoints[i], body)
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
-                status, data, last_error = 0, None, f"{type(e).__name__}: {e}"
+            except asyncio.TimeoutError:
+                status, data, last_error, cause = 0, None, f"timed out after {cfg.timeout_s:g} s", "timeout"
+            except (aiohttp.ClientError, OSError) as e:
+                status, data, last_error, cause = 0, None, f"{type(e).__name__}: {e}", "unreachable"
             finally:
                 self.load[i] -= req.n
             if status == 200 and isinstance(data, dict) and isinstance(data.get("choices"), list):
                 self.strikes[i] = 0
                 return self._finish(req, i, data, time.monotonic() - t0)
             if status == 200:  # a proxy's error page, a truncated body: the server's fault, retried
-                status, last_error = 0, f"HTTP 200 without completions: {str(data)[:300]}"
+                status, last_error, cause = 0, f"HTTP 200 without completions: {str(data)[:300]}", "bad_response"
             if status in (401, 403):  # the key: every request would fail alike, so no retry, no next request
                 raise AuthError(self._auth_message(i, status, data))
             if 400 <= status < 500 and status not in (408, 429):  # our request is wrong: retrying cannot help
                 raise RouterError(f"task {req.task_id} attempt {req.index}: {self.endpoints[i]} "
-                                  f"answered {status}: {str(data)[:500]}")
+                                  f"answered {status}: {str(data)[:500]}", "refused_4xx")
             if status:
                 last_error = f"HTTP {status}: {str(data)[:300]}"
-            self.failures += 1
+                cause = {408: "timeout", 429: "rate_limited"}.get(status, "http_5xx")
             self.down_until[i] = time.monotonic() + min(60.0, cfg.down_s * 2 ** self.strikes[i])
             self.strikes[i] += 1
             avoid = i  # re-send elsewhere: the replica may be dead (the watchdog restarts it)
-            await asyncio.sleep(min(cfg.max_backoff_s, cfg.backoff_s * 2 ** attempt) * random.uniform(0.5, 1))
         raise RouterError(f"task {req.task_id} attempt {req.index}: failed {cfg.retries + 1} times; "
-                          f"last error: {last_error}")
+                          f"last error: {last_error}", cause)
 
     def _auth_message(self, i: int, status: int, data: dict | str) -> str:
         env = self.config.api_key_env
@@ -340,21 +377,31 @@ def _choice_text(choice: dict) -> str:
 class ReplayBackend:
     """Serves completions recorded by `Router(record=...)`: same `complete` coroutine, no server.
 
-    Looked up by (task_id, index); a recorded prompt that differs from the request's is an
-    error unless check_prompt=False, because then the replay would not be what was asked for."""
+    Looked up by sample: a recorded request (task_id, index, texts) holds attempts index,
+    index + 1, ...; a request gets the recorded samples from its first index on, up to n (so a
+    replay serves every recorded sample even when the budget splits requests differently than the
+    recording did). A recorded prompt that differs from the request's is an error unless
+    check_prompt=False, because then the replay would not be what was asked for. A request past a
+    task's last recording fails as `replay_exhausted` (the run closes the task); one missing
+    between recordings (a request that failed while recording) as `replay_missing`."""
+
+    failures = 0  # nothing is ever re-sent (the Router counts its retries here)
 
     def __init__(self, path: Path, check_prompt: bool = True) -> None:
         self.path, self.check_prompt = Path(path), check_prompt
-        self.rows: dict[tuple[str, int], dict] = {}
+        self.samples: dict[tuple[str, int], tuple[str, dict]] = {}  # (task_id, attempt index) -> text, its row
+        self.ends: dict[str, int] = {}  # per task: one past the last recorded attempt index
         try:
             for lineno, row in read_jsonl(self.path):
-                key = (row.get("task_id"), row.get("index"))
-                if not isinstance(key[0], str) or type(key[1]) is not int or not isinstance(row.get("texts"), list):
+                task_id, index, texts = row.get("task_id"), row.get("index"), row.get("texts")
+                if not isinstance(task_id, str) or type(index) is not int or not isinstance(texts, list):
                     raise RouterError(f"{self.path}: line {lineno}: not a recorded completion "
-                                      f"(needs task_id, an integer index and a list of texts)")
-                self.rows[key] = row
+                                      f"(needs task_id, an integer index and a list of texts)", "replay_file")
+                for j, text in enumerate(texts):
+                    self.samples[(task_id, index + j)] = (text, row)
+                self.ends[task_id] = max(self.ends.get(task_id, 0), index + len(texts))
         except JsonlError as e:
-            raise RouterError(str(e)) from None
+            raise RouterError(str(e), "replay_file") from None
 
     async def __aenter__(self) -> "ReplayBackend":
         return self
@@ -362,15 +409,30 @@ class ReplayBackend:
     async def __aexit__(self, *exc) -> None:
         pass
 
+    def ready_in(self) -> float:
+        return 0.0  # a file is always there
+
     async def complete(self, req: CompletionRequest) -> Completion:
-        row = self.rows.get((req.task_id, req.index))
-        if row is None:
-            raise RouterError(f"{self.path}: no recorded completion for task {req.task_id} attempt {req.index}")
-        if self.check_prompt and row.get("prompt_hash") not in (None, prompt_hash(req.prompt)):
+        got = []
+        while len(got) < req.n and (req.task_id, req.index + len(got)) in self.samples:
+            got.append(self.samples[(req.task_id, req.index + len(got))])
+        if not got:
+            exhausted = req.index >= self.ends.get(req.task_id, 0)
+            raise RouterError(f"{self.path}: no recorded completion for task {req.task_id} attempt {req.index}"
+                              + (" (its recordings are exhausted)" if exhausted else ""),
+                              "replay_exhausted" if exhausted else "replay_missing")
+        if self.check_prompt and any(row.get("prompt_hash") not in (None, prompt_hash(req.prompt)) for _, row in got):
             raise RouterError(f"{self.path}: task {req.task_id} attempt {req.index} was recorded "
-                              f"for a different prompt")
-        return Completion(task_id=req.task_id, index=req.index, texts=tuple(row["texts"]),
+                              f"for a different prompt", "replay_mismatch")
+        row = got[0][1]
+        return Completion(task_id=req.task_id, index=req.index, texts=tuple(text for text, _ in got),
                           endpoint=str(row.get("endpoint", "replay")), seconds=float(row.get("seconds", 0.0)),
                           prompt_tokens=int(row.get("prompt_tokens", 0)),
                           completion_tokens=int(row.get("completion_tokens", 0)),
-                          finish_reasons=tuple(row.get("finish_reasons") or ()))
+                          finish_reasons=tuple(_reason(row, req.index + k - row["index"]) for k, (_, row) in enumerate(got)))
+
+
+def _reason(row: dict, j: int) -> str | None:
+    """The finish reason of a recorded row's j-th text (None when the recording has none)."""
+    reasons = row.get("finish_reasons") or ()
+    return reasons[j] if j < len(reasons) else None

@@ -5,6 +5,10 @@ file); rendering first prompts and ordering tasks by their length; the async loo
 every replica busy, extracts and executes each sample, scores it for hard-coding and stores it;
 checkpoints (vote + atomic write) every few minutes, on SIGTERM/SIGINT, and at the end; resume
 from the store. The submission is written with fallbacks before anything heavy starts.
+Failures cost time, not CPU: a failed request goes back to the scheduler (which rests its task,
+longer after each failure in a row), nothing new is sent while every endpoint rests, failures are
+counted by cause and logged at most once per cause per interval; a task whose recordings ran out
+is closed; with no replica up the run keeps the fallback submission and its report says why.
 Not covered: what a stage does inside (see prompts, router, execution, transduction, voting).
 """
 
@@ -17,7 +21,7 @@ import logging
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +32,21 @@ from arc_induct.execution import ExecutionPool
 from arc_induct.extraction import extract_program
 from arc_induct.prompts import (Messages, Prompt, PromptFormat, load_format, prompt_hash, prompt_length, render,
                                 task_prompt)
-from arc_induct.replicas import served_max_len
-from arc_induct.report import Report, build_report
+from arc_induct.replicas import Replicas, StartupError, served_max_len
+from arc_induct.report import FailureLog, Report, build_report
 from arc_induct.router import CompletionRequest, RouterError
 from arc_induct.scheduler import Scheduler, WorkItem, sampling_deadline
 from arc_induct.store import Attempt, AttemptStore, read_attempts
 from arc_induct.submission import build_submission, write_submission
 from arc_induct.tasks import Task, load_tasks
+from arc_induct.tiny_model import is_tiny_model
 from arc_induct.transduction import hardcoded_probability
 from arc_induct.voting import Ballot, answers
 
 log = logging.getLogger("arc_induct.run")
+
+TINY_MODEL_NOTE = ("the model is a tiny random network made locally; its text is noise, so no program is "
+                   "expected and the score is expected to be 0.")
 
 
 @dataclass
@@ -55,10 +63,12 @@ class Context:
     scheduler: Scheduler
     first_prompts: dict[str, str | Messages]  # as sent: rendered text, or messages for a chat API
     ballots: dict[str, Ballot]  # running votes: memory grows with distinct answers, not attempts
-    started: float
+    started: float  # what the budget counts from: the run's start, or sampling's (RunConfig.budget_from)
     stop_at: float
     checkpoint_seconds: float = 0.0
-    failed_requests: int = 0
+    failures: FailureLog = field(default_factory=FailureLog)
+    new_attempts: int = 0  # sampled by this run (not restored from the store)
+    ended: str = "not started"  # why sampling ended, for the report
     checkpoints: int = 0
     fmt: PromptFormat | None = None  # the prompt format (None: the built-in one)
 
@@ -74,11 +84,13 @@ def run_job(cfg: RunConfig, api_key: str | None = None) -> Report:
     if not (cfg.resume and cfg.submission_path.exists()):
         # A valid file exists from the first second on, whatever happens after.
         write_submission(cfg.submission_path, build_submission(all_tasks, {}))
-    model = cfg.model
+    model, notes = cfg.model, list(cfg.notes)
     if model is None and cfg.backend == "vllm":
         from arc_induct.tiny_model import make_tiny_model  # the dry run: no download, ever
 
         model = make_tiny_model(cfg.out / "tiny-model", seed=cfg.seed)
+    if cfg.backend != "replay" and model is not None and is_tiny_model(model):
+        notes.append(TINY_MODEL_NOTE)  # only when it is the model sampled (the dry run, the CPU notebook)
     tokenizer = load_tokenizer(model)
     prompts = {t.id: task_prompt(t, None, fmt) for t in all_tasks}
     # Measured through the chat template also for a chat API: the server renders the same text.
@@ -92,9 +104,10 @@ def run_job(cfg: RunConfig, api_key: str | None = None) -> Report:
     if tokenizer is not None:  # lengths are tokens: a prompt the server cannot take is never sent
         for t in chosen:
             if lengths[t.id] + new_tokens > limit:
-                scheduler.skip(t.id, "too_long")
+                scheduler.close(t.id, "too_long")
                 log.warning("task %s: prompt of %d tokens + %d to generate exceeds max_model_len %d; skipped",
                             t.id, lengths[t.id], new_tokens, limit)
+    error = None
     with contextlib.ExitStack() as stack:
         store = stack.enter_context(AttemptStore(cfg.out / "attempts.jsonl", resume=cfg.resume))
         ballots = {t.id: Ballot(t) for t in chosen}
@@ -110,24 +123,43 @@ def run_job(cfg: RunConfig, api_key: str | None = None) -> Report:
             fmt=fmt,
         )
         checkpoint(ctx)  # on resume: the stored answers are in the file before the model is even up
-        ctx.backend = open_backend(cfg, model, stack, api_key)
-        ctx.pool = stack.enter_context(ExecutionPool(cfg.execution.workers, cfg.execution.limits))
-        log.info("run: %d tasks, %d stored attempts, budget %.0f s", len(chosen), stored, cfg.budget_s)
-        sampling_started = time.monotonic()
+        sampling_seconds = 0.0
         try:
-            run_coroutine(sample_until_done(ctx))
-        finally:
-            # Also when a bug of ours stops sampling: the file on disk gets every stored attempt
-            # before the traceback surfaces.
-            sampling_seconds = time.monotonic() - sampling_started
-            checkpoint(ctx)
+            ctx.backend = open_backend(cfg, model, stack, notes, api_key)
+        except StartupError as e:
+            # No replica came up (each was tried twice): the fallback submission stands, and the
+            # report and the exit status say why instead of a traceback that loses the report.
+            error = str(e).splitlines()[0] + "; nothing was sampled, the submission is the fallback"
+            log.error("%s", e)
+            ctx.ended = "never started: no replica came up"
+        if ctx.backend is not None:
+            ctx.pool = stack.enter_context(ExecutionPool(cfg.execution.workers, cfg.execution.limits,
+                                                         confinement=cfg.execution.confinement))
+            sampling_started = time.monotonic()
+            if cfg.budget_from == "sampling":  # the smoke run: its start-up is the machine's, not its budget
+                ctx.started = sampling_started
+                ctx.stop_at = sampling_deadline(ctx.started, cfg.budget_s, cfg.reserve_min_s, ctx.checkpoint_seconds)
+            log.info("run: %d tasks, %d stored attempts, budget %.0f s from the %s", len(chosen), stored,
+                     cfg.budget_s, "start of sampling" if cfg.budget_from == "sampling" else "start")
+            try:
+                run_coroutine(sample_until_done(ctx))
+            finally:
+                # Also when a bug of ours stops sampling: the file on disk gets every stored attempt
+                # before the traceback surfaces.
+                sampling_seconds = time.monotonic() - sampling_started
+                checkpoint(ctx)
+    failures, resent = dict(ctx.failures.counts), ctx.backend.failures if ctx.backend else 0
+    if error is None and ctx.new_attempts == 0 and (resent or any(c != "replay_exhausted" for c in failures)):
+        error = (f"no request succeeded, so nothing was sampled: {sum(failures.values())} failed "
+                 f"({', '.join(f'{c} {n}' for c, n in failures.items()) or 'none yet'}), {resent} re-sent")
     report = build_report(
         dataset=cfg.dataset, backend=cfg.backend, tasks=chosen,
         attempts=(a for a in read_attempts(store.path) if a.task_id in ballots),
         outcomes=[st.done for st in scheduler.states.values()], threshold=cfg.scheduling.hardcoded_threshold,
-        failed_requests=ctx.failed_requests, checkpoints=ctx.checkpoints, sampling_seconds=sampling_seconds,
+        failures=failures, resent_requests=resent, ended=ctx.ended, error=error,
+        checkpoints=ctx.checkpoints, sampling_seconds=sampling_seconds,
         total_seconds=time.monotonic() - started, budget_seconds=cfg.budget_s, submission=cfg.submission_path,
-        notes=cfg.notes)
+        notes=tuple(notes))
     report.write(cfg.out)
     return report
 
@@ -147,18 +179,22 @@ def as_sent(prompt: Prompt, cfg: RunConfig, tokenizer: Any) -> str | Messages:
     return prompt.messages if cfg.routing.api == "chat" else render(prompt, tokenizer, cfg.sampling.thinking)
 
 
-def open_backend(cfg: RunConfig, model: Path | None, stack: contextlib.ExitStack, api_key: str | None = None) -> Any:
+def open_backend(cfg: RunConfig, model: Path | None, stack: contextlib.ExitStack, notes: list[str],
+                 api_key: str | None = None) -> Any:
     """Start or connect the completion backend: anything with `async complete(CompletionRequest)`
-    that fails only with RouterError."""
+    that fails only with RouterError, and `ready_in()` (seconds until it can take a request).
+    Replicas that did not start are named in `notes`; StartupError when none did."""
     from arc_induct.router import ReplayBackend, Router
 
     if cfg.backend == "replay":
         return ReplayBackend(cfg.replay)
     endpoints = list(cfg.endpoints)
     if cfg.backend == "vllm":
-        from arc_induct.replicas import Replicas
-
-        endpoints = list(stack.enter_context(Replicas(model, cfg.serving, log_dir=cfg.out / "logs")).endpoints)
+        replicas = stack.enter_context(Replicas(model, cfg.serving, log_dir=cfg.out / "logs"))
+        notes.extend(replicas.startup_failures)
+        # Replicas that did not start stay in the list: requests to them fail at once and go
+        # elsewhere, their endpoint rests, and they take work once the watchdog has them up.
+        endpoints = list(replicas.endpoints)
     # Every completion is also recorded, so the run can be replayed later without a GPU.
     return Router(endpoints, model=cfg.serving.served_model_name, config=cfg.routing,
                   record=cfg.out / "completions.jsonl", api_key=api_key if cfg.backend == "openai" else None)
@@ -183,43 +219,66 @@ async def sample_until_done(ctx: Context) -> None:
         loop.add_signal_handler(sig, stop.set)
     slots = max(1, cfg.routing.in_flight_per_replica * max(1, len(getattr(ctx.backend, "endpoints", [None]))))
     inflight: dict[asyncio.Task, WorkItem] = {}
-    bar = tqdm(total=len(ctx.tasks), desc="tasks done", unit="task", dynamic_ncols=True)
+    bar = tqdm(total=len(ctx.tasks), desc="tasks done", unit="task", dynamic_ncols=True, mininterval=1.0)
     counts = {"attempts": 0, "programs": 0, "train_ok": 0}
     next_checkpoint = time.monotonic() + cfg.checkpoint_every_s
+    bar_at = 0.0
     try:
-        while not stop.is_set():
+        while True:
             now = time.monotonic()
+            if stop.is_set():
+                ctx.ended = "stopped by a signal"
+                break
             if now >= ctx.stop_at:
+                ctx.ended = "the deadline"
                 log.info("run: deadline reached with %d requests in flight", len(inflight))
                 break
-            while len(inflight) < slots:
-                item = sched.next_item()
-                if item is None and cfg.scheduling.extend_budget and sched.extend_budget():
-                    item = sched.next_item()
+            rest = ctx.backend.ready_in()  # > 0: every endpoint rests after failures; send nothing new
+            while not rest and len(inflight) < slots:
+                item = sched.next_item(now)
+                if item is None and cfg.scheduling.extend_budget and sched.extend_budget(now):
+                    item = sched.next_item(now)
                 if item is None:
                     break
                 inflight[asyncio.create_task(attempt(ctx, item))] = item
-            if not inflight:
-                break  # every task is done or at its budget
-            done, _ = await asyncio.wait(inflight, timeout=min(1.0, ctx.stop_at - now), return_when=asyncio.FIRST_COMPLETED)
+            wake = sched.wake_at(now)  # a task resting after a failure can be sent something then
+            if not inflight and not rest and wake is None:
+                ctx.ended = "nothing left to sample"  # every task is done, closed or at its budget
+                break
+            # The one wait of the loop, bounded so the signal, the deadline and checkpoints are
+            # seen on time: it ends when a request comes back, a rest is over or a second passed.
+            timeout = min(1.0, ctx.stop_at - now, next_checkpoint - now, rest or 1.0,
+                          wake - now if wake is not None else 1.0)
+            timeout = max(0.001, timeout)
+            done: set[asyncio.Task] = set()
+            if inflight:
+                done, _ = await asyncio.wait(inflight, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            else:
+                await asyncio.sleep(timeout)
+            now = time.monotonic()
             for fut in done:
                 item = inflight.pop(fut)
-                attempts: list[Attempt] = []
                 try:
                     attempts = fut.result()
                 except RouterError as e:  # the backend failed for good (after the router's retries)
-                    ctx.failed_requests += 1
-                    log.warning("task %s: request %d failed: %s", item.task_id, item.indices[0], e)
+                    ctx.failures.add(e, now)
+                    sched.fail(item, now, retry=e.transient)
+                    if e.cause == "replay_exhausted":
+                        sched.close(item.task_id, "replay_exhausted")
+                    continue
                 # Any other exception is a bug of ours: it ends sampling, and run_job still writes
                 # the final vote before the traceback surfaces.
                 sched.finish(item, attempts)
+                ctx.new_attempts += len(attempts)
                 counts["attempts"] += len(attempts)
                 counts["programs"] += sum(a.status == "ok" for a in attempts)
                 counts["train_ok"] += sum(a.train_accuracy == 1.0 for a in attempts)
-            bar.n = sched.finished_tasks
-            left = max(0.0, ctx.stop_at - time.monotonic())
-            bar.set_postfix(counts | {"left_s": f"{left:.0f}"}, refresh=True)
-            if time.monotonic() >= next_checkpoint:
+            ctx.failures.flush(now)
+            if now - bar_at >= 1.0:  # at most one progress line a second, however fast the loop turns
+                bar.n = sched.finished_tasks
+                bar.set_postfix(counts | {"left_s": f"{max(0.0, ctx.stop_at - now):.0f}"}, refresh=True)
+                bar_at = now
+            if now >= next_checkpoint:
                 checkpoint(ctx)
                 next_checkpoint = time.monotonic() + cfg.checkpoint_every_s
                 ctx.stop_at = sampling_deadline(ctx.started, cfg.budget_s, cfg.reserve_min_s, ctx.checkpoint_seconds)
@@ -229,6 +288,8 @@ async def sample_until_done(ctx: Context) -> None:
         await asyncio.gather(*inflight, return_exceptions=True)
         for item in inflight.values():
             sched.finish(item, [])
+        ctx.failures.flush(time.monotonic(), final=True)
+        bar.n = sched.finished_tasks
         bar.close()
         if hasattr(ctx.backend, "close"):
             await ctx.backend.close()  # the HTTP session belongs to this event loop

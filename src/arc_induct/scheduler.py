@@ -8,17 +8,23 @@ Covered:
   remaining budget simply goes to the tasks still open).
 - Refinement: once a task has partly-right, non-hard-coded programs, a share of its requests
   refine one of them, chosen by Thompson sampling (REx): Beta(1 + C*h, 1 + C*(1-h) + refined).
+- Failed requests: a task whose request failed for good rests for a delay that doubles with each
+  failure in a row (so no failure is re-sent in a tight loop, whatever the backend), and the
+  request's samples go back to it, sent again once the rest is over, when the failure may pass.
+  A task can also be closed for good (its prompt does not fit, its recordings are exhausted).
 - The sampling deadline: the budget minus a reserve sized from measured vote-and-write time.
 - Restoring all of the above from stored rows, for `--resume`.
 
-Not covered: reading a clock. The scheduler is a pure state machine with no clock, so the run loop drives
-it in real time and `benchmarks/simulate_run.py` drives it in simulated time.
+Not covered: reading a clock. The scheduler is a pure state machine with no clock: every method
+that depends on time takes `now` (seconds, any origin), so the run loop drives it in real time and
+`benchmarks/simulate_run.py` in simulated time.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -43,6 +49,8 @@ class SchedulerConfig:
     refine_share: float = 0.5  # share of a task's requests that refine, once it has a partial program
     refine_c: float = 20.0  # REx: Beta(1 + C*h, 1 + C*(1-h) + times refined)
     hardcoded_threshold: float = THRESHOLD
+    retry_delay_s: float = 1.0  # a task rests this long after a failed request, doubling per failure in a row
+    max_retry_delay_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -73,7 +81,10 @@ class TaskState:
     solved: int = 0  # train-perfect, not hard-coded
     any_partial: bool = False  # some program right on at least one train pair
     refines: int = 0
-    done: str | None = None  # None | "early_stop" | "gave_up" | "budget" | a skip reason
+    failures: int = 0  # failed requests in a row; a success resets it
+    resume_at: float = -math.inf  # after a failure nothing is issued for this task before then
+    held: list[WorkItem] = field(default_factory=list)  # failed requests to send again after the rest
+    done: str | None = None  # None | "early_stop" | "gave_up" | "budget" | a close reason
     parents: dict[int, Attempt] = field(default_factory=dict)
     times_refined: dict[int, int] = field(default_factory=dict)
 
@@ -94,27 +105,37 @@ class Scheduler:
         self.max_samples = config.max_samples_per_task  # grows via extend_budget
 
     # --- issuing
-    def next_item(self) -> WorkItem | None:
-        """The next request to send, or None when every open task is at its budget or waiting."""
+    def next_item(self, now: float) -> WorkItem | None:
+        """The next request to send, or None when every open task is at its budget, resting after a
+        failure, or waiting. A task's failed requests go again (same indices, same seed) before new ones."""
         for step in range(len(self.order)):
             st = self.states[self.order[(self._cursor + step) % len(self.order)]]
-            if not st.open or st.issued >= self.max_samples:
+            if not st.open or st.resume_at > now or (not st.held and st.issued >= self.max_samples):
                 continue
             self._cursor = (self._cursor + step + 1) % len(self.order)
+            if st.held:
+                st.in_flight += 1
+                return st.held.pop(0)
             return self._issue(st)
         return None
 
-    def skip(self, task_id: str, reason: str) -> None:
-        """Close a task before it starts (e.g. its prompt does not fit the model); never reopened."""
-        self.states[task_id].done = reason
+    def close(self, task_id: str, reason: str) -> None:
+        """Close a task for good, e.g. its prompt does not fit the model ("too_long") or its
+        recordings ran out ("replay_exhausted"); never reopened. Requests in flight may still land."""
+        st = self.states[task_id]
+        if st.done in (None, "budget"):
+            st.done = reason
+        st.held.clear()
 
-    def extend_budget(self, factor: float = 1.5) -> bool:
+    def extend_budget(self, now: float, factor: float = 1.5) -> bool:
         """Time is left but every open task has used its samples: give each open task more.
 
         The per-task budget shapes how samples spread; it must never leave replicas idle while the
-        clock still runs. Returns False when no task is open (nothing to extend)."""
-        open_states = [st for st in self.states.values() if st.open or st.done == "budget"]  # not skipped
-        if not open_states:
+        clock still runs. Returns False when that cannot help: no task is open, or each one left is
+        resting after a failure or has failed requests to send again (more samples would only
+        grow the budget while nothing is sent)."""
+        open_states = [st for st in self.states.values() if st.open or st.done == "budget"]  # not closed
+        if not any(st.resume_at <= now and not st.held for st in open_states):
             return False
         self.max_samples = int(self.max_samples * factor) + 1
         for st in open_states:
@@ -144,12 +165,35 @@ class Scheduler:
 
     # --- results
     def finish(self, item: WorkItem, attempts: list[Attempt]) -> None:
-        """A request came back (`attempts` is empty if it failed for good)."""
+        """A request came back with its attempts (also: one cancelled at the deadline, with none)."""
         st = self.states[item.task_id]
         st.in_flight -= 1
+        if attempts:
+            st.failures = 0
         for attempt in attempts:
             self.record(attempt)
         self._update_done(st)
+
+    def fail(self, item: WorkItem, now: float, retry: bool) -> None:
+        """A request failed for good. Its task rests for retry_delay_s, doubling with each failure
+        in a row up to max_retry_delay_s; with `retry` (the failure may pass: a replica down, a
+        timeout) the request goes back to the task and is sent again after the rest, else its
+        samples are lost (sending the same request again would get the same answer)."""
+        st = self.states[item.task_id]
+        st.in_flight -= 1
+        st.failures += 1
+        delay = min(self.s.max_retry_delay_s, self.s.retry_delay_s * 2 ** min(st.failures - 1, 30))
+        st.resume_at = max(st.resume_at, now + delay)
+        if retry and st.open:
+            st.held.append(item)
+        self._update_done(st)
+
+    def wake_at(self, now: float) -> float | None:
+        """When a task now resting could be sent something again; None if no task is resting.
+        With nothing in flight and nothing to issue, the run sleeps until then or ends."""
+        waiting = [st.resume_at for st in self.states.values()
+                   if st.resume_at > now and (st.open or (st.done == "budget" and self.s.extend_budget))]
+        return min(waiting, default=None)
 
     def record(self, attempt: Attempt) -> None:
         """Count one stored attempt (also used to restore state on resume)."""
@@ -182,7 +226,7 @@ class Scheduler:
             st.done = "early_stop"
         elif not st.any_partial and st.recorded >= self.s.give_up_after:
             st.done = "gave_up"
-        elif st.issued >= self.max_samples and st.in_flight == 0:
+        elif st.issued >= self.max_samples and st.in_flight == 0 and not st.held:
             st.done = "budget"
 
     @property

@@ -26,6 +26,10 @@ from arc_induct.grids import Grid, grid_fault
 NAMED_DATASETS: dict[str, tuple[str, str]] = {
     "arc-agi-1/training": ("arc1.json", "train"),
     "arc-agi-1/evaluation": ("arc1.json", "eval"),
+    # The ARC Prize 2024 Kaggle files: the current official ARC-AGI-1 (the fixes arc1.json lacks;
+    # test outputs differ in 9 tasks, grids elsewhere in 46).
+    "kaggle-2024/training": ("kaggle2024.json", "train"),
+    "kaggle-2024/evaluation": ("kaggle2024.json", "eval"),
     "arc-agi-2/training": ("arcagi2_f3283f7.json", "train"),
     "arc-agi-2/evaluation": ("arcagi2_f3283f7.json", "eval"),
     "kaggle-2025/training": ("kaggle2025_250808.json", "train"),

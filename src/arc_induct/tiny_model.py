@@ -110,3 +110,16 @@ def make_tiny_model(out_dir: Path, seed: int = 0, max_positions: int = MAX_POSIT
         model = Qwen3ForCausalLM(config).to(torch.bfloat16)
     model.save_pretrained(out_dir, safe_serialization=True)
     return out_dir
+
+
+def is_tiny_model(folder: Path) -> bool:
+    """Whether `folder` holds a model made by `make_tiny_model` (judged by its shapes), so that a
+    run can say its text is noise. Reads only config.json; False when there is none."""
+    import json
+
+    try:
+        config = json.loads((Path(folder) / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    shape = ("hidden_size", "intermediate_size", "num_hidden_layers", "head_dim")
+    return tuple(config.get(k) for k in shape) == (HIDDEN, INTERMEDIATE, LAYERS, HEAD_DIM)

@@ -12,8 +12,12 @@ must not win the vote. One logistic regression combines three kinds of evidence:
   ints), calls that fingerprint the input;
 - behaviour, when execution outputs are at hand: a test prediction that repeats a train output
   verbatim, or repeats its own input where the task never does.
-The coefficients are data (`transduction_weights.json`, refit by `scripts/fit_transduction.py`
-from the labelled programs in `tests/data/`).
+Every feature reads only the code on the entry function's call path (`on_call_path`: a pasted-in
+helper library is mostly code the program never runs) and never docstrings, bare string
+statements or comments (a docstring saying "5x13 grid" is prose, not data).
+The coefficients and the threshold are data (`transduction_weights.json`, refit by
+`scripts/fit_transduction.py` from real programs' labelled feature vectors and the synthetic
+programs in `tests/data/`).
 
 Not covered: running the program on perturbed inputs to test input-dependence directly (that
 needs the execution pool; the voting stage only has the outputs already computed); programs
@@ -31,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from arc_induct.grids import Grid
+from arc_induct.sandbox import FUNCTION_NAMES
 from arc_induct.store import ExecutionResult
 from arc_induct.tasks import Task
 
@@ -43,6 +48,7 @@ FEATURES: tuple[str, ...] = (
     "literal_train", "literal_rows", "literal_test", "test_is_train_output", "test_is_input",
 )
 
+SETTINGS = {"setrecursionlimit"}
 FINGERPRINTS = {"hash", "repr", "md5", "sha1", "sha256", "hexdigest", "dumps", "tobytes", "crc32", "id"}
 _NESTING = (ast.For, ast.While, ast.If, ast.With, ast.Try, ast.FunctionDef, ast.ListComp, ast.GeneratorExp)
 
@@ -126,14 +132,86 @@ def _elif_chain(node: ast.If, keyed: bool = False) -> int:
     return n
 
 
+def _called(call: ast.Call) -> str:
+    f = call.func
+    return f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+
+
+def _bound_names(node: ast.stmt) -> set[str]:
+    """Names a top-level statement defines."""
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return {node.name}
+    if isinstance(node, ast.Import | ast.ImportFrom):
+        return {(a.asname or a.name).split(".")[0] for a in node.names}
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+        node, ast.AnnAssign | ast.AugAssign) else []
+    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+
+
+def on_call_path(tree: ast.Module) -> ast.Module:
+    """The top-level statements the entry function can reach by name, and the ones that bind nothing
+    else (imports, loose code); the whole module when it defines no entry function.
+
+    Large helper libraries pasted in whole (arc-dsl's dsl.py, BARC's common.py) are mostly code
+    the program never calls; their constants and tables are no evidence about *this* program.
+    """
+    binders: dict[str, list[int]] = {}
+    for i, node in enumerate(tree.body):
+        for name in _bound_names(node):
+            binders.setdefault(name, []).append(i)
+    todo = [n for n in FUNCTION_NAMES if n in binders][:1]
+    if not todo:
+        return tree
+    keep, seen = set(), set(todo)
+    while todo:
+        for i in binders.get(todo.pop(), ()):
+            if i in keep:
+                continue
+            keep.add(i)
+            for n in ast.walk(tree.body[i]):
+                if isinstance(n, ast.Name) and n.id not in seen:
+                    seen.add(n.id)
+                    todo.append(n.id)
+    body = [node for i, node in enumerate(tree.body) if i in keep or not _bound_names(node)
+            and not _is_docstring(node)]
+    return ast.Module(body=body, type_ignores=[])
+
+
+def _is_docstring(node: ast.AST) -> bool:
+    """A bare string statement: a docstring, or prose a model left as a string."""
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+
+
+def _prose(tree: ast.AST) -> set[int]:
+    """ids of the string constants that are docstrings or bare string statements: prose, not data."""
+    return {id(n.value) for n in ast.walk(tree) if _is_docstring(n)}
+
+
+def _code_lines(tree: ast.Module, source: str) -> int:
+    """Non-blank source lines of the statements kept, less comments and docstrings."""
+    lines = source.splitlines()
+
+    def span(node: ast.AST) -> range:
+        return range(node.lineno - 1, getattr(node, "end_lineno", None) or node.lineno)
+
+    spans = {i for node in tree.body for i in span(node)}
+    spans -= {i for node in ast.walk(tree) if _is_docstring(node) for i in span(node)}
+    return max(1, sum(1 for i in spans if i < len(lines) and lines[i].strip() and not lines[i].strip().startswith("#")))
+
+
 def code_features(tree: ast.Module, source: str) -> dict[str, float]:
+    """Features of the code on the entry function's call path (see `on_call_path`)."""
+    prose = _prose(tree)
+    # Settings are not data: `sys.setrecursionlimit(10000)` is how flood fills survive big grids.
+    settings = {id(a) for n in ast.walk(tree) if isinstance(n, ast.Call) and _called(n) in SETTINGS for a in n.args}
     ints, strings = [], []
     max_list = coord = compares = elif_max = key_elif = keyed = prints = 0
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant):
             if type(node.value) is int:
-                ints.append(node)
-            elif isinstance(node.value, str):
+                if id(node) not in settings:
+                    ints.append(node)
+            elif isinstance(node.value, str) and id(node) not in prose:
                 strings.append(node.value)
         elif isinstance(node, ast.List | ast.Tuple | ast.Set):
             max_list = max(max_list, _literal_ints(node))
@@ -148,14 +226,12 @@ def code_features(tree: ast.Module, source: str) -> dict[str, float]:
         elif isinstance(node, ast.Dict):
             keyed += sum(_fingerprint_key(k) for k in node.keys if k is not None)
         elif isinstance(node, ast.Call):
-            f = node.func
-            name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
-            prints += name in FINGERPRINTS
+            prints += _called(node) in FINGERPRINTS
     # Digits, not characters: messages and colour names are prose; grids, run-lengths and digests
     # kept in strings are digits.
     string_digits = sum(ch.isdigit() for s in strings for ch in s)
     values = [abs(n.value) for n in ints]
-    lines = max(1, sum(1 for line in source.splitlines() if line.strip() and not line.strip().startswith("#")))
+    lines = _code_lines(tree, source)
     log = math.log1p
     return {
         "n_int": log(len(values)),
@@ -186,9 +262,10 @@ def literal_stream(tree: ast.Module) -> bytes:
         if isinstance(n, ast.Constant) and type(n.value) is int and id(n) not in in_slice
     )
     seq = bytes(v if 0 <= v <= 9 else 255 for _, _, v in ints)
+    prose = _prose(tree)
     digits = b"".join(
         bytes(int(ch) for ch in n.value if ch.isdigit() and ch.isascii())
-        for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+        for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in prose
     )
     return seq + b"\xfe" + digits
 
@@ -237,6 +314,7 @@ def features(code: str, task: Task, test_outputs: Sequence[Grid | None] | None =
         tree = ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):  # what compile() itself refuses
         return None
+    tree = on_call_path(tree)
     return code_features(tree, code) | behaviour_features(tree, task, test_outputs)
 
 

@@ -11,8 +11,13 @@ Covered:
 - `penalty(p) = max(1 - p, 0.001)`: a certain hard-coder keeps a thousandth of its weight, so it
   still beats nothing (it may be right when it hard-coded a general rule) but never a general
   program with comparable train accuracy.
-- Ranking: total weight (rounded to 1e-6, so summation order cannot flip a tie), then program
-  count, then the canonical JSON of the outputs: the same rows in any order give the same answer.
+- Ranking: first by the programs right on every train pair and judged general
+  (p < `transduction.THRESHOLD`), each counting `penalty(p)`; then total weight; then program
+  count; then the canonical JSON of the outputs (weights rounded to 1e-6, so summation order
+  cannot flip a tie): the same rows in any order give the same answer. Perfect programs come
+  first because on real models' pools (benchmarks/bench_vote_real.py) crowds of programs right
+  on most train pairs outvoted the few right on all (six at 2/3 outweigh three at 3/3 by weight
+  alone), and the perfect ones were the right ones.
 - Attempt 1 for each test input is the top group's grid; attempt 2 is the best-ranked other
   group whose grid for that input differs (two groups may agree on one input and differ on
   another; repeating a guess would waste the attempt).
@@ -33,7 +38,7 @@ import orjson
 from arc_induct.grids import Grid, grid_fault
 from arc_induct.store import Attempt
 from arc_induct.tasks import Task
-from arc_induct.transduction import probability_from_outputs
+from arc_induct.transduction import THRESHOLD, probability_from_outputs
 
 ACCURACY_WEIGHT = 1000.0
 MIN_PENALTY = 0.001
@@ -56,6 +61,7 @@ class _Group:
     outputs: tuple[Grid, ...]
     weight: float = 0.0
     count: int = 0
+    perfect: float = 0.0  # sum of penalty(p) over programs right on every train pair and judged general
 
 
 @dataclass
@@ -86,15 +92,19 @@ class Ballot:
             self.skipped += 1
             return False
         group = self.groups.setdefault(key, _Group(tuple(result.test_outputs)))
-        group.weight += program_weight(result.train_accuracy, hardcoded_p(attempt, self.task))
+        p = hardcoded_p(attempt, self.task)
+        group.weight += program_weight(result.train_accuracy, p)
         group.count += 1
+        if result.train_accuracy == 1.0 and p < THRESHOLD:
+            group.perfect += penalty(p)
         self.used += 1
         return True
 
     def ranked(self) -> list[_Group]:
-        return [
-            g for _, g in sorted(self.groups.items(), key=lambda kv: (-round(kv[1].weight, 6), -kv[1].count, kv[0]))
-        ]
+        def key(kv: tuple[bytes, _Group]) -> tuple:
+            return -round(kv[1].perfect, 6), -round(kv[1].weight, 6), -kv[1].count, kv[0]
+
+        return [g for _, g in sorted(self.groups.items(), key=key)]
 
     def guesses(self) -> list[list[Grid]]:
         ranked = self.ranked()

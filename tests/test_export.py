@@ -20,7 +20,7 @@ from arc_induct.config import RunConfig
 from arc_induct.execution import ExecutionPool
 from arc_induct.export import LICENCES, ExportConfig, ExportError, export, is_evaluation, normalise
 from arc_induct.extraction import extract_program
-from arc_induct.prompts import Prompt, first_prompt, prompt_hash, render
+from arc_induct.prompts import Prompt, prompt_hash, render, task_prompt
 from arc_induct.run import load_tokenizer, run_job
 from arc_induct.store import Attempt, read_attempts
 from arc_induct.tasks import NAMED_DATASETS, Pair, Task, load_tasks
@@ -201,7 +201,7 @@ def test_training_prompts_are_the_prompts_the_run_sent(exported, run_dir, four_t
     for row, meta in read_rows(out):
         prompt = Prompt(tuple(row["messages"][:-1]))
         if meta["kind"] == "correct":
-            assert prompt == first_prompt(tasks[meta["source_task"]])
+            assert prompt == task_prompt(tasks[meta["source_task"]])
             assert prompt_hash(render(prompt)) == sent_first[meta["source_task"]]
             checked += 1
         elif meta["kind"] == "refinements":  # the prompt the run sent for this very child

@@ -276,12 +276,13 @@ _TOY_PARENT = Attempt("toy", 0, code="def transform(grid):\n    return grid\n", 
 
 # ---- what is sent -------------------------------------------------------------------------
 
-def render(prompt: Prompt, tokenizer: Any = None, thinking: bool | None = None) -> str:
+def render(prompt: Prompt, tokenizer: Any = None, thinking: bool | None = False) -> str:
     """The text sent to a completions endpoint.
 
     Through the tokenizer's chat template when it has one (what instruction-tuned and fine-tuned
     models expect), with `enable_thinking` unless `thinking` is None (templates that do not read
-    it ignore it); otherwise a plain layout with role headers that any base model can continue.
+    it ignore it; the default, off, is the run's); otherwise a plain layout with role headers that
+    any base model can continue.
     """
     if tokenizer is not None and getattr(tokenizer, "chat_template", None):
         extra = {} if thinking is None else {"enable_thinking": thinking}

@@ -425,11 +425,12 @@ class ReplayBackend:
             raise RouterError(f"{self.path}: task {req.task_id} attempt {req.index} was recorded "
                               f"for a different prompt", "replay_mismatch")
         row = got[0][1]
+        reasons = tuple(_reason(r, req.index + k - r["index"]) for k, (_, r) in enumerate(got))
         return Completion(task_id=req.task_id, index=req.index, texts=tuple(text for text, _ in got),
                           endpoint=str(row.get("endpoint", "replay")), seconds=float(row.get("seconds", 0.0)),
                           prompt_tokens=int(row.get("prompt_tokens", 0)),
                           completion_tokens=int(row.get("completion_tokens", 0)),
-                          finish_reasons=tuple(_reason(row, req.index + k - row["index"]) for k, (_, row) in enumerate(got)))
+                          finish_reasons=reasons if any(reasons) else ())  # () as recorded without them
 
 
 def _reason(row: dict, j: int) -> str | None:

@@ -74,7 +74,7 @@ def test_run_against_a_chat_endpoint_with_the_key_in_the_environment(keyed_serve
         "test": [{"input": g, "output": o} for g, o in zip(task.test_inputs, task.test_outputs)]}))
     base = [sys.executable, "-m", "arc_induct", "run", "--backend", "openai", "--api", "chat", "--endpoints", url,
             "--served-model-name", "arc-induct", "--model", str(model), "--dataset", str(tmp_path / "tasks"),
-            "--samples-per-task", "4", "--max-tokens", "64", "--budget-seconds", "30",
+            "--samples-per-task", "4", "--max-tokens", "64", "--budget-seconds", "12",
             "--api-key-env", "ARC_TEST_KEY"]
     env = {k: v for k, v in os.environ.items() if k != "ARC_TEST_KEY"}
     ok = subprocess.run(base + ["--out", str(tmp_path / "ok")], env={**env, "ARC_TEST_KEY": key},

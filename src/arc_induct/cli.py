@@ -164,7 +164,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     cfg = ExportConfig(kinds=tuple(k.strip() for k in args.kinds.split(",") if k.strip()),
                        max_per_task=args.max_per_task, validation_share=args.validation_share,
                        threshold=args.hardcoded_threshold, assistant=args.assistant,
-                       prompt_format=args.prompt_format, allow_eval=args.allow_eval, workers=args.workers)
+                       prompt_format=args.prompt_format, grid_encoding=args.grid_encoding,
+                       allow_eval=args.allow_eval, workers=args.workers)
     manifest = export(Path(args.source), args.dataset, Path(args.out), cfg, model=args.model)
     print(summary(manifest))
     print(f"wrote {args.out}: train.jsonl, validation.jsonl, rows.jsonl, manifest.json")
@@ -349,7 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--kinds", default="correct,relabelled,refinements", help="comma list (default: %(default)s)")
     s.add_argument("--max-per-task", type=int, default=8, metavar="N", help="rows per task and kind (default %(default)s)")
     s.add_argument("--validation-share", type=float, default=0.1, help="share of tasks held out (default %(default)s)")
-    s.add_argument("--prompt-format", default="default", help="the prompt format the run used (default: %(default)s)")
+    s.add_argument("--prompt-format", default="default", metavar="NAME|FILE",
+                   help=f"the run's prompt format: built-in ({', '.join(builtin_formats())}) or a template file "
+                   "(default: %(default)s)")
+    s.add_argument("--grid-encoding", default="digits", choices=sorted(ENCODINGS), help="the run's (default: digits)")
     s.add_argument("--model", type=Path, help="the run's model folder: its chat template re-renders each prompt "
                    "to check it against the hash the run stored (a difference is then an error)")
     s.add_argument("--assistant", choices=("program", "completion"), default="program",

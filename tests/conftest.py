@@ -47,3 +47,41 @@ def cpu_replicas(tiny_model, tmp_path_factory):
     serving = dataclasses.replace(PRESETS["cpu-smoke"].serving, served_model_name="tiny", watchdog_interval_s=0.5)
     with Replicas(tiny_model, serving, log_dir=tmp_path_factory.mktemp("replica-logs")) as replicas:
         yield replicas
+
+
+# One more server, started only by the tests that ask for it: `arc-induct serve` with no flags on a
+# tiny model whose context (2048 positions) is shorter than ServingConfig's default max_model_len,
+# with VLLM_API_KEY in its environment, so that it refuses requests without the key.
+SERVER_KEY = "sk-test-7f3a9c1e5b"  # a made-up key for a local test server
+
+
+@pytest.fixture(scope="session")
+def short_model(tmp_path_factory):
+    from arc_induct.tiny_model import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("short-model"), seed=0, max_positions=2048)
+
+
+@pytest.fixture(scope="session")
+def keyed_server(short_model, tmp_path_factory):
+    """(base URL, key, model folder) of one `arc-induct serve --model DIR --replicas 1` server."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    logs = tmp_path_factory.mktemp("keyed-server-logs")
+    cli = subprocess.Popen([sys.executable, "-m", "arc_induct", "serve", "--model", str(short_model),
+                            "--replicas", "1", "--log-dir", str(logs)],
+                           env={**os.environ, "VLLM_API_KEY": SERVER_KEY}, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        url = cli.stdout.readline().strip()  # printed once the server is healthy
+        assert url.startswith("http://"), f"serve failed: {cli.stderr.read()}"
+        yield url, SERVER_KEY, short_model
+    finally:
+        cli.send_signal(signal.SIGINT)  # serve stops its servers' process groups
+        try:
+            cli.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            cli.kill()

@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from arc_induct.cli import main
 from arc_induct.submission import build_submission, write_submission
 
@@ -52,3 +54,56 @@ def test_make_tiny_model_writes_a_servable_folder(tmp_path, capsys):
     assert {"config.json", "model.safetensors", "tokenizer.json", "chat_template.jinja"} <= {
         p.name for p in (tmp_path / "m").iterdir()}
     assert capsys.readouterr().out.startswith(f"wrote {tmp_path / 'm'}")
+
+
+@pytest.mark.vllm
+def test_run_against_a_chat_endpoint_with_the_key_in_the_environment(keyed_server, tmp_path):
+    """The README's hosted-model command against a real keyed server: with the key it samples and
+    the key is in no file and no output; without it the run stops at once with one line naming the
+    variable, and the fallback submission is still there."""
+    import os
+
+    from arc_induct.tasks import by_size, load_tasks
+
+    url, key, model = keyed_server
+    # One small real task in a folder: loading and rendering a whole dataset would eat the budget.
+    task = by_size(load_tasks("arc-agi-1/evaluation"))[0]
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / f"{task.id}.json").write_text(json.dumps({
+        "train": [{"input": p.input, "output": p.output} for p in task.train],
+        "test": [{"input": g, "output": o} for g, o in zip(task.test_inputs, task.test_outputs)]}))
+    base = [sys.executable, "-m", "arc_induct", "run", "--backend", "openai", "--api", "chat", "--endpoints", url,
+            "--served-model-name", "arc-induct", "--model", str(model), "--dataset", str(tmp_path / "tasks"),
+            "--samples-per-task", "4", "--max-tokens", "64", "--budget-seconds", "12",
+            "--api-key-env", "ARC_TEST_KEY"]
+    env = {k: v for k, v in os.environ.items() if k != "ARC_TEST_KEY"}
+    ok = subprocess.run(base + ["--out", str(tmp_path / "ok")], env={**env, "ARC_TEST_KEY": key},
+                        capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    report = json.loads((tmp_path / "ok/report.json").read_text())
+    # Past 4 samples the budget grows while time is left (the scheduler's extend_budget).
+    assert report["attempts"] >= 4 and report["failed_requests"] == 0
+    recorded = [json.loads(line) for line in (tmp_path / "ok/completions.jsonl").read_text().splitlines()]
+    assert report["truncated"] == sum(r == "length" for row in recorded for r in row["finish_reasons"])
+    assert f"{report['truncated']} (" in ok.stdout and "cut at max_tokens" in ok.stdout
+    files = [p for p in (tmp_path / "ok").rglob("*") if p.is_file()]
+    assert not [p for p in files if key in p.read_text(errors="replace")] and key not in ok.stdout + ok.stderr
+
+    no_key = subprocess.run(base + ["--out", str(tmp_path / "no")], env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert no_key.returncode == 2 and "Traceback" not in no_key.stderr
+    last = no_key.stderr.strip().splitlines()[-1]
+    assert last.startswith("arc-induct: error: ") and "$ARC_TEST_KEY" in last
+    assert (tmp_path / "no/submission.json").exists()
+    assert not (tmp_path / "no/completions.jsonl").read_text()
+
+
+def test_a_bad_prompt_format_is_one_line_naming_the_file(tmp_path):
+    bad = tmp_path / "mine.jinja"
+    bad.write_text("{% set user %}{{ train.inputs }}{% endset %}")
+    r = subprocess.run([sys.executable, "-m", "arc_induct", "run", "--backend", "replay", "--replay",
+                        str(tmp_path / "none.jsonl"), "--prompt-format", str(bad), "--out", str(tmp_path / "out")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith(f"arc-induct: error: {bad}")
+    assert "inputs" in r.stderr

@@ -54,3 +54,10 @@ def test_no_stage_below_the_entry_points_imports_the_whole_config():
         if "arc_induct.config" in names and path.name not in entry:
             importers.append(path.name)
     assert importers == []
+
+
+def test_an_unknown_api_or_grid_encoding_names_the_flag():
+    with pytest.raises(ConfigError, match="--api 'grpc'"):
+        RunConfig().override({"routing.api": "grpc"}).check()
+    with pytest.raises(ConfigError, match="--grid-encoding 'hex'"):
+        RunConfig().override({"prompts.encoding": "hex"}).check()

@@ -20,7 +20,7 @@ from arc_induct.config import RunConfig
 from arc_induct.execution import ExecutionPool
 from arc_induct.export import LICENCES, ExportConfig, ExportError, export, is_evaluation, normalise
 from arc_induct.extraction import extract_program
-from arc_induct.prompts import Prompt, first_prompt, prompt_hash, render
+from arc_induct.prompts import Prompt, prompt_hash, render, task_prompt
 from arc_induct.run import load_tokenizer, run_job
 from arc_induct.store import Attempt, read_attempts
 from arc_induct.tasks import NAMED_DATASETS, Pair, Task, load_tasks
@@ -201,7 +201,7 @@ def test_training_prompts_are_the_prompts_the_run_sent(exported, run_dir, four_t
     for row, meta in read_rows(out):
         prompt = Prompt(tuple(row["messages"][:-1]))
         if meta["kind"] == "correct":
-            assert prompt == first_prompt(tasks[meta["source_task"]])
+            assert prompt == task_prompt(tasks[meta["source_task"]])
             assert prompt_hash(render(prompt)) == sent_first[meta["source_task"]]
             checked += 1
         elif meta["kind"] == "refinements":  # the prompt the run sent for this very child
@@ -221,7 +221,8 @@ def test_prompts_rendered_through_the_models_chat_template_are_checked_with_mode
     tokenizer = load_tokenizer(tiny_model)
     row, meta = read_rows(tmp_path / "a")[0]
     sent = {a.prompt_hash for a in read_attempts(run / "attempts.jsonl") if a.task_id == meta["source_task"]}
-    assert prompt_hash(render(Prompt(tuple(row["messages"][:-1])), tokenizer)) in sent
+    thinking = RunConfig().sampling.thinking  # the run's default, passed to the chat template
+    assert prompt_hash(render(Prompt(tuple(row["messages"][:-1])), tokenizer, thinking)) in sent
     # A prompt rendered another way than the run's is an error when the check can be made (this
     # run sent plain prompts, without a chat template), and nothing is written.
     with pytest.raises(ExportError, match="differs from the one the run sent"):
@@ -304,3 +305,35 @@ def test_a_program_that_does_not_reproduce_its_stored_result_is_dropped(tmp_path
     manifest = export(store, str(four_tasks), tmp_path / "out", ExportConfig(kinds=("correct",), workers=2))
     assert manifest["dropped"]["correct"]["not reproduced on re-execution"] == 1
     assert manifest["per_task"]["rows"]["68b16354"] == {"correct": 1}  # the other right program stays
+
+
+FORMAT = """{% set user %}Task {{ task_id }}
+{% for p in train %}IN
+{{ p.input }}
+OUT
+{{ p.output }}
+{% endfor %}{% for t in test %}TEST
+{{ t }}
+{% endfor %}{% if parent %}PREVIOUS
+{{ parent.code }}
+{{ parent.feedback }}
+{% endif %}Write transform(grid).{% endset %}
+"""
+
+
+def test_a_run_in_another_prompt_format_is_exported_in_that_format(tmp_path, four_tasks):
+    fmt = tmp_path / "mine.jinja"
+    fmt.write_text(FORMAT)
+    run = replayed_run(tmp_path, four_tasks, **{"prompts.format": str(fmt), "prompts.encoding": "spaced"})
+    mine = export(run, str(four_tasks), tmp_path / "a", ExportConfig(prompt_format=str(fmt), grid_encoding="spaced",
+                                                                     workers=2))
+    checked = mine["prompt_format"]["checked_against_the_run"]
+    assert checked["identical to the run's"] > 0 and set(checked) <= {
+        "identical to the run's", "not checkable (no prompt of the run to compare)"}
+    rows = read_rows(tmp_path / "a")
+    assert all(row["messages"][0] == {"role": "user", "content": row["messages"][0]["content"]} for row, _ in rows)
+    assert all(row["messages"][0]["content"].startswith(f"Task {m['task_id']}\nIN\n") for row, m in rows)
+    # The default format renders other prompts than this run sent: each is counted as different.
+    other = export(run, str(four_tasks), tmp_path / "b", ExportConfig(workers=2))
+    assert "identical to the run's" not in other["prompt_format"]["checked_against_the_run"]
+    assert other["prompt_format"]["hash"] != mine["prompt_format"]["hash"]

@@ -1,16 +1,32 @@
 import pytest
 
+import json
+from pathlib import Path
+
 from arc_induct.prompts import (
+    FormatError,
     Prompt,
-    first_prompt,
+    builtin_formats,
     format_grid,
+    load_format,
     prompt_hash,
     prompt_length,
-    refine_prompt,
     render,
     shape_text,
+    task_prompt,
 )
 from arc_induct.store import Attempt
+from arc_induct.tasks import load_tasks
+
+DATA = Path(__file__).parent / "data"
+
+
+def first_prompt(task):
+    return task_prompt(task)
+
+
+def refine_prompt(task, parent):
+    return task_prompt(task, parent)
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
@@ -144,3 +160,178 @@ def test_an_attempt_without_an_executed_program_cannot_be_refined(arc1_eval):
 def test_prompt_hash_is_stable_and_distinguishes_prompts():
     assert prompt_hash("a prompt") == prompt_hash("a prompt") != prompt_hash("a prompt.")
     assert len(prompt_hash("x")) == 16
+
+
+# ---- prompt formats as data -----------------------------------------------------------------
+
+def test_the_builtin_format_reproduces_the_prompts_of_the_python_code_byte_for_byte():
+    """tests/data/builtin_prompts.json holds first and refinement prompts of 4 real tasks (identity,
+    raising, ragged and recolouring parents) as prompts.py wrote them in Python before formats
+    became template files (commit 9536ad3); formats/default.jinja must write the same bytes."""
+    rows = json.loads((DATA / "builtin_prompts.json").read_text())
+    tasks = {t.id: t for t in load_tasks("arc-agi-1/evaluation")}
+    execution = pytest.importorskip("arc_induct.execution")
+    assert "default" in builtin_formats()
+    with execution.ExecutionPool(workers=1) as pool:
+        for row in rows:
+            task = tasks[row["task_id"]]
+            parent = Attempt(task.id, 3, code=row["code"], result=pool.run(row["code"], task)) if row["code"] else None
+            assert [dict(m) for m in task_prompt(task, parent, load_format("default")).messages] == row["messages"]
+    assert sum(r["code"] is not None for r in rows) == 16
+
+
+# A layout in the style of SOAR's prompts, written out by hand for one real task (arc-agi-1
+# evaluation 66e6c45b: 2 train pairs of 4x4 grids, one test input), refined from an identity program.
+SOAR_LIKE = """\
+{% set system %}You are a world-class puzzle solver who writes Python.{% endset %}
+{% set user %}
+Solve the puzzle {{ task_id }} by writing `transform(grid)`.
+{% for pair in train %}
+## Input {{ loop.index }}
+{{ pair.input }}
+## Output {{ loop.index }}
+{{ pair.output }}
+{% endfor %}
+{% for g in test %}
+## Test Input {{ loop.index }} ({{ g.rows }}x{{ g.cols }})
+{{ g }}
+{% endfor %}
+{% if parent %}
+Previous code ({{ parent.right }}/{{ parent.total }} train correct):
+```python
+{{ parent.code | trim }}
+```
+{% for p in parent.pairs if not p.correct %}
+Wrong on {{ p.index }}: expected {{ p.expected | grid("comma") }} got {{ p.predicted.cells }}
+{% endfor %}
+{% endif %}
+{% endset %}
+"""
+
+SOAR_LIKE_EXPECTED = """\
+Solve the puzzle 66e6c45b by writing `transform(grid)`.
+## Input 1
+0 0 0 0
+0 3 4 0
+0 7 6 0
+0 0 0 0
+## Output 1
+3 0 0 4
+0 0 0 0
+0 0 0 0
+7 0 0 6
+## Input 2
+0 0 0 0
+0 5 6 0
+0 8 3 0
+0 0 0 0
+## Output 2
+5 0 0 6
+0 0 0 0
+0 0 0 0
+8 0 0 3
+## Test Input 1 (4x4)
+0 0 0 0
+0 2 3 0
+0 4 9 0
+0 0 0 0
+Previous code (0/2 train correct):
+```python
+def transform(grid):
+    return grid
+```
+Wrong on 1: expected 3,0,0,4
+0,0,0,0
+0,0,0,0
+7,0,0,6 got [[0, 0, 0, 0], [0, 3, 4, 0], [0, 7, 6, 0], [0, 0, 0, 0]]
+Wrong on 2: expected 5,0,0,6
+0,0,0,0
+0,0,0,0
+8,0,0,3 got [[0, 0, 0, 0], [0, 5, 6, 0], [0, 8, 3, 0], [0, 0, 0, 0]]
+"""
+
+
+def test_a_template_file_reproduces_a_given_layout_byte_for_byte(tmp_path, arc1_eval):
+    path = tmp_path / "soar_like.jinja"
+    path.write_text(SOAR_LIKE)
+    task = next(t for t in arc1_eval if t.id == "66e6c45b")
+    code = "def transform(grid):\n    return grid\n\n"
+    parent = Attempt(task.id, 0, code=code, result=_run(code, task))
+    prompt = task_prompt(task, parent, load_format(str(path), encoding="spaced"))
+    assert prompt.messages == ({"role": "system", "content": "You are a world-class puzzle solver who writes Python."},
+                               {"role": "user", "content": SOAR_LIKE_EXPECTED})
+
+
+@pytest.mark.parametrize("encoding, row", [("digits", "0340"), ("spaced", "0 3 4 0"), ("comma", "0,3,4,0")])
+def test_grid_encodings_reach_prompt_and_feedback(arc1_eval, encoding, row):
+    task = next(t for t in arc1_eval if t.id == "66e6c45b")
+    code = "def transform(grid):\n    return grid\n"
+    parent = Attempt(task.id, 0, code=code, result=_run(code, task))
+    user = _user(task_prompt(task, parent, load_format("default", encoding)))
+    grid = format_grid(task.train[0].input, encoding)
+    assert grid.splitlines()[1] == row
+    # In the task, and as the prediction the identity parent made for pair 1 in the feedback.
+    assert f"## Example 1\nInput (4 rows x 4 columns):\n{grid}\n" in user
+    assert f"Predicted (4 rows x 4 columns):\n{grid}\n" in user
+
+
+def _format_file(tmp_path, text):
+    path = tmp_path / "f.jinja"
+    path.write_text(text)
+    return str(path)
+
+
+def test_a_template_syntax_error_names_file_and_line(tmp_path):
+    path = _format_file(tmp_path, "{% set user %}\nok\n{% for x in train %}\n{% endset %}\n")
+    with pytest.raises(FormatError, match=rf"{path}: line \d: .*"):
+        load_format(path)
+
+
+def test_an_unknown_field_fails_at_load_naming_it_even_in_the_refine_branch(tmp_path):
+    path = _format_file(tmp_path, "{% set user %}{{ train }}{% if parent %}{{ parent.feedbak }}{% endif %}{% endset %}")
+    with pytest.raises(FormatError, match=rf"{path}.*feedbak"):
+        load_format(path)
+
+
+def test_a_format_without_a_user_message_is_refused(tmp_path):
+    with pytest.raises(FormatError, match="sets no `user` message"):
+        load_format(_format_file(tmp_path, "{% set system %}hi{% endset %}"))
+
+
+def test_an_unknown_format_lists_the_builtins(tmp_path):
+    with pytest.raises(FormatError, match=r"'nope': not a built-in \(default\)"):
+        load_format("nope")
+    with pytest.raises(FormatError, match="unknown grid encoding 'hex'"):
+        load_format("default", encoding="hex")
+
+
+THINKING_TEMPLATE = CHAT_TEMPLATE + (
+    "{% if add_generation_prompt and enable_thinking is defined and enable_thinking is false %}"
+    "<think>\n\n</think>\n\n{% endif %}")
+
+
+def test_thinking_reaches_the_chat_template_as_enable_thinking(arc1_eval):
+    tok = _tiny_tokenizer(with_template=True)
+    tok.chat_template = THINKING_TEMPLATE
+    p = first_prompt(arc1_eval[0])
+    model_default, on, off = (render(p, tok, thinking) for thinking in (None, True, False))
+    assert model_default == on == render(p, tok, True) and on.endswith("<|im_start|>assistant\n")
+    assert off == on + "<think>\n\n</think>\n\n"
+
+
+def test_prompt_hash_of_chat_messages_is_stable_and_distinguishes_them(arc1_eval):
+    a, b = first_prompt(arc1_eval[0]).messages, first_prompt(arc1_eval[1]).messages
+    assert prompt_hash(a) == prompt_hash(tuple(dict(m) for m in a)) != prompt_hash(b)
+    assert prompt_hash(a) != prompt_hash(render(Prompt(a)))
+
+
+def test_the_readme_example_format_renders(tmp_path, arc1_eval):
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    source = readme.split("````jinja\n", 1)[1].split("````", 1)[0]
+    path = tmp_path / "readme.jinja"
+    path.write_text(source)
+    task = arc1_eval[0]
+    messages = task_prompt(task, None, load_format(str(path), "comma")).messages
+    assert [m["role"] for m in messages] == ["system", "user"]
+    assert f"## Input 1 ({len(task.train[0].input)}x" in messages[1]["content"]
+    assert format_grid(task.test_inputs[0], "comma") in messages[1]["content"]

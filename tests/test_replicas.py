@@ -1,5 +1,6 @@
 import asyncio
 import dataclasses
+import json
 import signal
 import socket
 import subprocess
@@ -10,7 +11,7 @@ import pytest
 
 from arc_induct.config import PRESETS
 from arc_induct.replicas import (ReplicaError, Replicas, ServingConfig, StartupError, free_ports, http_ok,
-                                 server_metrics)
+                                 model_max_len, served_max_len, server_metrics)
 from arc_induct.router import CompletionRequest, Router, RoutingConfig, SamplingConfig
 
 
@@ -28,14 +29,42 @@ def test_a_folder_without_config_json_is_refused_with_its_path(tmp_path):
 
 
 def test_server_command_and_env_carry_the_config(tiny_model):
-    cfg = ServingConfig(replicas=4, gpus=2, kv_cache_dtype="fp8_e4m3", max_model_len=12288,
+    cfg = ServingConfig(replicas=4, gpus=2, kv_cache_dtype="fp8_e4m3", max_model_len=6144,
                         gpu_memory_utilization=0.85, prefix_caching=True, max_num_seqs=64)
     r = Replicas(tiny_model, cfg, log_dir=tiny_model)
     cmd = " ".join(r.command(8123))
-    for flag in ("--kv-cache-dtype fp8_e4m3", "--max-model-len 12288", "--gpu-memory-utilization 0.85",
+    for flag in ("--kv-cache-dtype fp8_e4m3", "--max-model-len 6144", "--gpu-memory-utilization 0.85",
                  "--enable-prefix-caching", "--max-num-seqs 64", "--port 8123"):
         assert flag in cmd
     assert [r.server_env(i)["CUDA_VISIBLE_DEVICES"] for i in range(4)] == ["0", "1", "0", "1"]
+
+
+def test_servers_take_the_models_own_limit_when_it_is_shorter(tiny_model):
+    """The tiny model allows 8192 positions: a longer configured length is lowered, a shorter kept."""
+    assert "--max-model-len 8192" in " ".join(Replicas(tiny_model, ServingConfig(max_model_len=16384),
+                                                        log_dir=tiny_model).command(1))
+    assert served_max_len(16384, tiny_model) == 8192 and served_max_len(2048, tiny_model) == 2048
+    assert served_max_len(16384, None) == 16384
+
+
+def _model(tmp_path, config, tokenizer=None):
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    if tokenizer is not None:
+        (tmp_path / "tokenizer_config.json").write_text(json.dumps(tokenizer))
+    return tmp_path
+
+
+@pytest.mark.parametrize("config, tokenizer, limit", [
+    ({"max_position_embeddings": 4096}, None, 4096),
+    ({"max_position_embeddings": 32768, "seq_length": 8192}, None, 8192),  # the smallest key wins
+    ({"max_position_embeddings": 32768}, {"model_max_length": 16384}, 16384),
+    ({"max_position_embeddings": 4096, "rope_scaling": {"rope_type": "linear", "factor": 4.0}}, None, 16384),
+    ({"max_position_embeddings": 131072, "rope_scaling": {"rope_type": "yarn", "factor": 4.0}}, None, 131072),
+    ({"text_config": {"max_position_embeddings": 2048}, "max_position_embeddings": 9}, None, 2048),
+    ({"hidden_size": 8}, {"model_max_length": 4096}, None),  # nothing in the config: vLLM decides
+])
+def test_model_max_len_reads_config_json_as_vllm_does(tmp_path, config, tokenizer, limit):
+    assert model_max_len(_model(tmp_path, config, tokenizer)) == limit
 
 
 def test_cpu_servers_get_the_kv_cache_space_and_no_gpu(tiny_model):
@@ -159,3 +188,17 @@ def test_stopping_serve_leaves_no_server_process(tiny_model, tmp_path, sig, stat
     finally:
         if cli.poll() is None:
             cli.kill()
+
+
+@pytest.mark.vllm
+def test_serve_with_no_flags_runs_a_model_with_a_shorter_context(keyed_server):
+    """`arc-induct serve --model DIR --replicas 1` on a 2048-position model (the default max_model_len
+    is 4096, which vLLM would refuse) comes up, with the model's own limit."""
+    import urllib.request
+
+    url, key, _ = keyed_server
+    request = urllib.request.Request(url + "/v1/models", headers={"Authorization": f"Bearer {key}"})
+    with urllib.request.urlopen(request, timeout=10) as r:
+        models = json.loads(r.read())["data"]
+    assert ServingConfig().max_model_len > 2048
+    assert [(m["id"], m["max_model_len"]) for m in models] == [("arc-induct", 2048)]

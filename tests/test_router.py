@@ -6,7 +6,7 @@ import pytest
 
 from arc_induct.replicas import free_ports, server_metrics
 from arc_induct.prompts import prompt_hash
-from arc_induct.router import (Affinity, Completion, CompletionRequest, LeastLoaded, ReplayBackend, RoundRobin,
+from arc_induct.router import (Affinity, AuthError, Completion, CompletionRequest, LeastLoaded, ReplayBackend, RoundRobin,
                                Router, RouterError, RoutingConfig, SamplingConfig, make_policy)
 from arc_induct.scheduler import attempt_seed
 
@@ -284,3 +284,96 @@ def test_recorded_completions_replay_without_a_server(cpu_replicas, tmp_path):
         return [await replay.complete(req(c.task_id, c.index, prompts[c.task_id])) for c in done]
 
     assert asyncio.run(again()) == done
+
+
+# ---- the chat API and API keys --------------------------------------------------------------
+
+MESSAGES = ({"role": "system", "content": "You write Python."}, {"role": "user", "content": "0 1 2\n3 4 5\nSolve."})
+
+
+def chat_req(task_id, index, messages=MESSAGES, n=1, max_tokens=8, thinking=False):
+    return CompletionRequest(task_id, index, messages, attempt_seed(0, task_id, index), n=n,
+                             sampling=SamplingConfig(max_tokens=max_tokens, thinking=thinking))
+
+
+def test_chat_payload_carries_messages_sampling_and_thinking():
+    r = Router(["http://h:1"], "m", routing(api="chat"))
+    body = r.payload(CompletionRequest("t", 0, MESSAGES, 7, n=3, sampling=SamplingConfig(
+        max_tokens=99, temperature=0.7, top_p=0.9, min_p=0.05, thinking=False)))
+    assert body == {"model": "m", "n": 3, "max_tokens": 99, "temperature": 0.7, "top_p": 0.9, "seed": 7,
+                    "messages": list(MESSAGES), "chat_template_kwargs": {"enable_thinking": False}, "min_p": 0.05}
+    assert "chat_template_kwargs" not in r.payload(chat_req("t", 0, thinking=None))
+    with pytest.raises(TypeError, match="the chat API takes messages"):
+        r.payload(req("t", 0, "a text prompt"))
+
+
+@pytest.mark.vllm
+def test_chat_with_the_right_key_samples_and_counts_usage(keyed_server, tmp_path):
+    url, key, _ = keyed_server
+
+    async def go():
+        async with Router([url], "arc-induct", routing(api="chat"), api_key=key, record=tmp_path / "c.jsonl") as r:
+            return await r.complete(chat_req("chat", 0, n=2, max_tokens=8))
+
+    c = asyncio.run(go())
+    assert len(c.texts) == 2 and c.prompt_tokens > 10 and c.completion_tokens > 0
+    assert set(c.finish_reasons) <= {"length", "stop"} and len(c.finish_reasons) == 2
+    assert key not in (tmp_path / "c.jsonl").read_text()  # the record never holds the key
+    replayed = asyncio.run(ReplayBackend(tmp_path / "c.jsonl").complete(chat_req("chat", 0, n=2, max_tokens=8)))
+    assert replayed == c
+
+
+@pytest.mark.vllm
+def test_the_completions_api_with_a_key_is_unchanged(keyed_server):
+    url, key, _ = keyed_server
+
+    async def go():
+        async with Router([url], "arc-induct", api_key=key) as r:
+            return await r.complete(req("text", 0, "def transform(grid):", max_tokens=8))
+
+    c = asyncio.run(go())
+    assert len(c.texts) == 1 and c.completion_tokens > 0 and c.finish_reasons[0] in ("length", "stop")
+
+
+@pytest.mark.vllm
+@pytest.mark.parametrize("api", ["chat", "completions"])
+def test_a_missing_or_wrong_key_stops_at_once_naming_the_variable(keyed_server, api):
+    url, _, _ = keyed_server
+    cfg = routing(api=api, api_key_env="MY_ARC_KEY", backoff_s=5)
+    seen = {}
+
+    async def once(api_key):
+        async with Router([url], "arc-induct", cfg, api_key=api_key) as r:
+            try:
+                await r.complete(chat_req("k", 0) if api == "chat" else req("k", 0, "def f():"))
+            finally:
+                seen["sent"], seen["failures"] = sum(r.sent), r.failures
+
+    for api_key, said in ((None, r"wants an API key \(HTTP 401.*none was sent: set \$MY_ARC_KEY"),
+                          ("sk-wrong-0123", r"refused the API key from \$MY_ARC_KEY \(HTTP 401")):
+        with pytest.raises(AuthError, match=said) as e:
+            asyncio.run(asyncio.wait_for(once(api_key), timeout=10))  # a retry's 5 s backoff would pass this
+        assert seen == {"sent": 1, "failures": 0}  # one request, no retry
+        assert "\n" not in str(e.value) and (api_key is None or api_key not in str(e.value))
+
+
+@pytest.mark.vllm
+def test_enable_thinking_reaches_the_servers_chat_template(keyed_server):
+    """The tiny model's template, like Qwen3's, opens an empty think block when enable_thinking is
+    false. The server's prompt token counts must equal ours for the same text: on, off and unsent."""
+    from transformers import AutoTokenizer
+
+    from arc_induct.prompts import Prompt, prompt_length, render
+
+    url, key, model = keyed_server
+    tok = AutoTokenizer.from_pretrained(model)
+
+    async def go():
+        async with Router([url], "arc-induct", routing(api="chat"), api_key=key) as r:
+            return {t: (await r.complete(chat_req("think", i, thinking=t, max_tokens=1))).prompt_tokens
+                    for i, t in enumerate((True, False, None))}
+
+    counted = asyncio.run(go())
+    ours = {t: prompt_length(render(Prompt(MESSAGES), tok, t), tok) for t in counted}
+    assert counted == ours
+    assert counted[False] > counted[True] == counted[None]  # Qwen3-style templates think by default

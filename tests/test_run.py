@@ -261,6 +261,28 @@ def test_backend_errors_are_counted_as_failed_requests_and_the_run_goes_on(tmp_p
     assert report.attempts == 4 * 6
 
 
+def test_a_chat_run_replays_against_its_messages_and_counts_truncation(tmp_path, four_tasks):
+    """A recording of a chat run carries the hash of the messages sent and each finish reason: the
+    replay of it with --api chat matches every request, and the report counts the cut completions;
+    replayed as a completions run (other prompts), every request is refused."""
+    from arc_induct.prompts import prompt_hash, task_prompt
+
+    cfg = replay_config(tmp_path, four_tasks, **{"routing.api": "chat"})
+    tasks = {t.id: t for t in load_tasks(four_tasks)}
+    rows = [orjson.loads(line) for line in cfg.replay.read_bytes().splitlines()]
+    for row in rows:
+        row["prompt_hash"] = prompt_hash(task_prompt(tasks[row["task_id"]]).messages)
+        row["finish_reasons"] = ["length", "stop"]
+    cfg.replay.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+
+    report = run_job(cfg)
+    assert report.attempts == 32 and report.failed_requests == 0 and report.truncated == 16
+    assert sum(a.truncated is True for a in read_attempts(cfg.out / "attempts.jsonl")) == 16
+    assert "16 (50.0%) cut at max_tokens" in report.text()
+    as_text = run_job(cfg.override({"routing.api": "completions", "out": tmp_path / "as-text"}))
+    assert as_text.attempts == 0 and as_text.failed_requests == 16
+
+
 # ---- the run under failure: each ends by its deadline (or before), quietly and cheaply ---------
 
 def measured_run(cfg, capfd, children=True):

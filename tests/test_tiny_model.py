@@ -52,6 +52,24 @@ def test_head_dim_is_one_the_cpu_kernel_accepts(tiny_model):
     assert cfg["model_type"] == "qwen3" and cfg["head_dim"] == HEAD_DIM == 64
 
 
+def test_chat_template_takes_enable_thinking_as_qwen3_does(tiny_model):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    msgs = [{"role": "user", "content": "solve"}]
+    render = lambda **kw: tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True, **kw)  # noqa: E731
+    assert render(enable_thinking=True) == render() == "<|im_start|>user\nsolve<|im_end|>\n<|im_start|>assistant\n"
+    assert render(enable_thinking=False) == render() + "<think>\n\n</think>\n\n"
+
+
+def test_max_positions_sets_the_context_length(tmp_path):
+    import json
+
+    short = make_tiny_model(tmp_path / "short", max_positions=2048)
+    assert json.loads((short / "config.json").read_text())["max_position_embeddings"] == 2048
+    assert json.loads((short / "tokenizer_config.json").read_text())["model_max_length"] == 2048
+
+
 def test_the_tiny_model_is_recognised_and_another_folder_is_not(tiny_model, tmp_path):
     from arc_induct.tiny_model import is_tiny_model
 

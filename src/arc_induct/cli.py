@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -21,9 +22,10 @@ from arc_induct.config import BACKENDS, PRESETS, ConfigError
 from arc_induct.batch import ProgramFileError, execute_file
 from arc_induct.execution import Limits, LimitsError
 from arc_induct.export import ExportError
+from arc_induct.prompts import ENCODINGS, FormatError, builtin_formats
 from arc_induct.quantize import QuantizeError, folder_mb, quantization_summary, quantize
 from arc_induct.replicas import ReplicaError, Replicas, ServingConfig, detect_gpus
-from arc_induct.router import POLICIES
+from arc_induct.router import APIS, POLICIES, AuthError, RoutingConfig
 from arc_induct.scoring import ScoringError, score_submission
 from arc_induct.store import StoreError, read_attempts
 from arc_induct.submission import SubmissionError, read_submission, submission_faults
@@ -39,7 +41,9 @@ DATASET_HELP = (
 # Input errors a user can fix; reported as one line, never a traceback.
 USER_ERRORS: tuple[type[Exception], ...] = (
     TaskFileError, SubmissionError, ScoringError, ProgramFileError, LimitsError, ConfigError, StoreError,
-    VoteError, ReplicaError, QuantizeError, ExportError)
+    VoteError, ReplicaError, QuantizeError, ExportError, FormatError, AuthError)
+
+THINKING = {"on": True, "off": False, "model": None}  # --thinking: enable_thinking sent, or nothing
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
@@ -114,10 +118,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         "endpoints": tuple(args.endpoints) if args.endpoints else None, "replay": args.replay,
         "budget_s": budget_s, "out": args.out, "submission": args.submission, "resume": args.resume or None,
         "seed": args.seed, "serving.replicas": args.replicas, "serving.gpus": args.gpus,
-        "serving.served_model_name": args.served_model_name, "routing.policy": args.policy,
-        "scheduling.max_samples_per_task": args.samples_per_task,
+        "serving.served_model_name": args.served_model_name, "serving.max_model_len": args.max_model_len,
+        "routing.policy": args.policy, "routing.api": args.api, "routing.api_key_env": args.api_key_env,
+        "prompts.format": args.prompt_format, "prompts.encoding": args.grid_encoding,
+        "sampling.max_tokens": args.max_tokens, "scheduling.max_samples_per_task": args.samples_per_task,
     })
-    report = run_job(cfg)
+    if args.thinking:  # replaced, not overridden: "model" is None, which override reads as "flag not given"
+        thinking = THINKING[args.thinking]
+        cfg = dataclasses.replace(cfg, sampling=dataclasses.replace(cfg.sampling, thinking=thinking))
+    # The one place the key is read: it goes to the router's headers, never into the config or a file.
+    api_key = os.environ.get(cfg.routing.api_key_env) or None
+    report = run_job(cfg, api_key=api_key)
     print(report.text())
     return 0 if report.error is None else 1  # nothing sampled (no replica up, every request failed)
 
@@ -153,7 +164,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     cfg = ExportConfig(kinds=tuple(k.strip() for k in args.kinds.split(",") if k.strip()),
                        max_per_task=args.max_per_task, validation_share=args.validation_share,
                        threshold=args.hardcoded_threshold, assistant=args.assistant,
-                       prompt_format=args.prompt_format, allow_eval=args.allow_eval, workers=args.workers)
+                       prompt_format=args.prompt_format, grid_encoding=args.grid_encoding,
+                       allow_eval=args.allow_eval, workers=args.workers)
     manifest = export(Path(args.source), args.dataset, Path(args.out), cfg, model=args.model)
     print(summary(manifest))
     print(f"wrote {args.out}: train.jsonl, validation.jsonl, rows.jsonl, manifest.json")
@@ -221,8 +233,9 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 def cmd_make_tiny_model(args: argparse.Namespace) -> int:
     from arc_induct.tiny_model import make_tiny_model
 
-    out = make_tiny_model(Path(args.out), seed=args.seed)
-    print(f"wrote {out}: random tiny Qwen3 + BPE tokenizer (seed {args.seed}), {folder_mb(out):.1f} MB")
+    out = make_tiny_model(Path(args.out), seed=args.seed, max_positions=args.max_positions)
+    print(f"wrote {out}: random tiny Qwen3 + BPE tokenizer (seed {args.seed}, {args.max_positions} positions), "
+          f"{folder_mb(out):.1f} MB")
     return 0
 
 
@@ -277,6 +290,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--endpoints", nargs="+", metavar="URL", help="OpenAI-compatible base URLs (backend openai)")
     s.add_argument("--replay", type=Path, metavar="FILE", help="recorded completions (backend replay)")
     s.add_argument("--served-model-name", help="the model name requests carry (backend openai: the servers')")
+    s.add_argument("--api", choices=APIS, help="completions (default): text rendered here through --model's chat "
+                   "template; chat: messages, rendered by the server (hosted services offer only this)")
+    s.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the API key sent to the "
+                   f"endpoints (default: {RoutingConfig.api_key_env}; unset = no key); the key is never printed or stored")
+    s.add_argument("--prompt-format", metavar="NAME|FILE", help=f"built-in ({', '.join(builtin_formats())}) or a "
+                   "Jinja2 template file (fields: see README, Prompt formats); use the one the model was trained on")
+    s.add_argument("--grid-encoding", choices=sorted(ENCODINGS), help="how grids are written (default: digits)")
+    s.add_argument("--thinking", choices=sorted(THINKING), help="off (default) / on: enable_thinking for the chat "
+                   "template (--model's, or the server's via chat_template_kwargs); model: send nothing")
+    s.add_argument("--max-tokens", type=int, help="most new tokens per completion, thinking included")
+    s.add_argument("--max-model-len", type=int, help="prompt + max-tokens limit; lowered to the model's own limit "
+                   "(config.json) when that is shorter; longer prompts are skipped")
     s.add_argument("--replicas", type=int, help="vLLM servers to start")
     s.add_argument("--gpus", type=int, help="GPUs to spread replicas over (0 = CPU)")
     s.add_argument("--policy", choices=sorted(POLICIES), help="routing policy")
@@ -325,7 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--kinds", default="correct,relabelled,refinements", help="comma list (default: %(default)s)")
     s.add_argument("--max-per-task", type=int, default=8, metavar="N", help="rows per task and kind (default %(default)s)")
     s.add_argument("--validation-share", type=float, default=0.1, help="share of tasks held out (default %(default)s)")
-    s.add_argument("--prompt-format", default="default", help="the prompt format the run used (default: %(default)s)")
+    s.add_argument("--prompt-format", default="default", metavar="NAME|FILE",
+                   help=f"the run's prompt format: built-in ({', '.join(builtin_formats())}) or a template file "
+                   "(default: %(default)s)")
+    s.add_argument("--grid-encoding", default="digits", choices=sorted(ENCODINGS), help="the run's (default: digits)")
     s.add_argument("--model", type=Path, help="the run's model folder: its chat template re-renders each prompt "
                    "to check it against the hash the run stored (a difference is then an error)")
     s.add_argument("--assistant", choices=("program", "completion"), default="program",
@@ -345,7 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--gpus", type=int, help="GPUs to use, 0 for the CPU (default: those nvidia-smi lists)")
     s.add_argument("--preset", choices=sorted(PRESETS), help="replica settings of a run preset; flags override it")
     s.add_argument("--kv-cache-dtype", help="auto | fp8 | fp8_e4m3 (FP8 doubles KV capacity)")
-    s.add_argument("--max-model-len", type=int, help="longest prompt + completion, in tokens")
+    s.add_argument("--max-model-len", type=int, help="longest prompt + completion, in tokens (default: the "
+                   f"preset's, else {ServingConfig.max_model_len}, lowered to the model's own limit from its "
+                   "config.json, e.g. max_position_embeddings, when that is shorter)")
     s.add_argument("--memory-share", type=float, help="--gpu-memory-utilization per server")
     s.add_argument("--max-num-seqs", type=int, help="sequences a server batches at once")
     s.add_argument("--no-prefix-caching", action="store_true", help="disable vLLM's prefix cache")
@@ -367,6 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("make-tiny-model", help="write a random tiny Qwen3 model for tests and smoke runs")
     s.add_argument("out")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--max-positions", type=int, default=8192, help="its context length (default %(default)s)")
     s.set_defaults(func=cmd_make_tiny_model)
     return p
 

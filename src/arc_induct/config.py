@@ -1,12 +1,14 @@
 """The one run configuration, built once at the entry point (CLI or notebook) and passed down.
 
 Covered: `RunConfig`, a tree of frozen sections, each defined (with its defaults) by the stage that
-takes it: `serving` (replicas.ServingConfig), `routing` and `sampling` (router), `scheduling`
-(scheduler.SchedulerConfig), `execution` (execution.ExecutionConfig). The run-level settings
+takes it: `prompts` (prompts.PromptConfig), `serving` (replicas.ServingConfig), `routing` and
+`sampling` (router), `scheduling` (scheduler.SchedulerConfig), `execution` (execution.ExecutionConfig). The run-level settings
 (what to solve, where to write, which backend, the budget) sit at the top. Presets are values of
 the tree; `override` applies flags given as dotted names ("serving.replicas").
 Not covered: reading environment variables or files; nothing below the entry point does either,
-and no stage below `run` sees the whole tree, only its section.
+and no stage below `run` sees the whole tree, only its section. Secrets (an API key) are never part
+of the tree: the entry point reads the key from the variable `routing.api_key_env` names and passes
+it to `run_job` apart.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from arc_induct.execution import ExecutionConfig, Limits
+from arc_induct.prompts import ENCODINGS, PromptConfig
 from arc_induct.replicas import ServingConfig
-from arc_induct.router import POLICIES, RoutingConfig, SamplingConfig
+from arc_induct.router import APIS, POLICIES, RoutingConfig, SamplingConfig
 from arc_induct.scheduler import SchedulerConfig
 
 BACKENDS = ("vllm", "openai", "replay")  # start local replicas | given endpoints | a recorded JSONL file
@@ -54,6 +57,7 @@ class RunConfig:
     progress_every_s: float = 1.0  # at most one progress line this often (off a terminal each one is kept)
 
     # --- each stage's own section
+    prompts: PromptConfig = field(default_factory=PromptConfig)
     serving: ServingConfig = field(default_factory=ServingConfig)
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
@@ -83,6 +87,10 @@ class RunConfig:
             raise ConfigError("--backend replay needs --replay FILE")
         if self.backend == "openai" and not self.endpoints:
             raise ConfigError("--backend openai needs --endpoints URL [URL ...]")
+        if self.routing.api not in APIS:
+            raise ConfigError(f"unknown --api {self.routing.api!r}: choose {', '.join(APIS)}")
+        if self.prompts.encoding not in ENCODINGS:
+            raise ConfigError(f"unknown --grid-encoding {self.prompts.encoding!r}: choose {', '.join(ENCODINGS)}")
         if self.routing.policy not in POLICIES:
             raise ConfigError(f"unknown --policy {self.routing.policy!r}: choose {', '.join(POLICIES)}")
         if self.budget_from not in ("start", "sampling"):
@@ -152,5 +160,6 @@ PRESETS["kaggle-cpu"] = dataclasses.replace(
     routing=PRESETS["cpu-smoke"].routing, scheduling=SchedulerConfig(max_samples_per_task=8, extend_budget=False),
     reserve_min_s=PRESETS["cpu-smoke"].reserve_min_s, checkpoint_every_s=PRESETS["cpu-smoke"].checkpoint_every_s)
 
-__all__ = ["BACKENDS", "PRESETS", "ConfigError", "ExecutionConfig", "Limits", "RoutingConfig", "RunConfig",
+__all__ = ["BACKENDS", "PRESETS", "ConfigError", "ExecutionConfig", "Limits", "PromptConfig", "RoutingConfig",
+           "RunConfig",
            "SamplingConfig", "SchedulerConfig", "ServingConfig"]

@@ -11,7 +11,7 @@ Covered: three kinds of rows from a store (a run's `attempts.jsonl`, or `arc-ind
   that raised the train accuracy; the parent is the attempt (task_id, parent) of the same store.
 Per task and kind, programs are deduplicated by `normalise` and capped (the first in store order);
 every target is re-executed in an ExecutionPool against what its row states before anything is
-written. Prompts come from prompts.py, the code the run rendered them with, each checked against
+written. Prompts come from prompts.task_prompt in the run's prompt format, each checked against
 the `prompt_hash` the run stored when there is one. Rows are split by task (a relabelled row goes
 with the task whose inputs it shares); evaluation datasets are refused unless `allow_eval`.
 
@@ -36,13 +36,12 @@ from typing import Any
 import orjson
 
 from arc_induct.execution import ExecutionPool, Limits
-from arc_induct.prompts import Prompt, first_prompt, prompt_hash, refine_prompt, render
+from arc_induct.prompts import Prompt, PromptFormat, load_format, prompt_hash, render, task_prompt
 from arc_induct.store import Attempt, ExecutionResult, read_attempts
 from arc_induct.tasks import NAMED_DATASETS, Pair, Task, load_tasks
 from arc_induct.transduction import THRESHOLD
 
 KINDS = ("correct", "relabelled", "refinements")
-FORMATS = ("default",)  # prompt formats this version renders (prompts.py's built-in one)
 FILES = {"train": "train.jsonl", "validation": "validation.jsonl"}
 
 NORMALISATION = (  # what `normalise` does, in the manifest
@@ -74,7 +73,8 @@ class ExportConfig:
     validation_share: float = 0.1  # of tasks (at least one when there are two or more)
     threshold: float = THRESHOLD  # the run's hard-coded threshold (scheduling.hardcoded_threshold)
     assistant: str = "program"  # "program": the code in a ```python block; "completion": the model's text
-    prompt_format: str = "default"
+    prompt_format: str = "default"  # the run's --prompt-format (a built-in name or a template file)
+    grid_encoding: str = "digits"  # the run's --grid-encoding
     allow_eval: bool = False
     workers: int | None = None
     limits: Limits = field(default_factory=Limits)
@@ -96,8 +96,8 @@ class Row:
     sent: frozenset[str] = frozenset()  # hashes of the prompts the run sent for this prompt (empty: none)
     train_correct: tuple[bool, ...] | None = None  # None: every train pair (and every known test pair)
 
-    def prompt(self) -> Prompt:
-        return refine_prompt(self.target, self.parent) if self.parent else first_prompt(self.target)
+    def prompt(self, fmt: PromptFormat) -> Prompt:
+        return task_prompt(self.target, self.parent, fmt)
 
 
 def normalise(code: str) -> str:
@@ -148,14 +148,14 @@ def is_evaluation(dataset: str) -> bool:
     return any(word in name.lower() for word in ("eval", "test"))
 
 
-def format_hash(name: str) -> str:
-    """The identity of a prompt format: the hash of what it renders for a fixed toy task, first and
-    refinement, so it changes exactly when the text a model is shown changes."""
+def format_hash(fmt: PromptFormat) -> str:
+    """The identity of a prompt format (template and grid encoding): the hash of what it renders for a
+    fixed toy task, first and refinement, so it changes exactly when the text a model is shown changes."""
     toy = Task("toy", (Pair([[1, 0], [0, 2]], [[2, 0], [0, 1]]), Pair([[3]], [[3]])), ([[0, 5]],), None)
     ran = ExecutionResult("ok", ([[1, 0], [0, 2]], [[3]]), (None, None), ([[5, 0]],), (None,), (False, True), None, 0)
     parent = Attempt("toy", 0, code="def transform(grid):\n    return grid", result=ran)
-    texts = [m["content"] for p in (first_prompt(toy), refine_prompt(toy, parent)) for m in p.messages]
-    return prompt_hash("\0".join([name, *texts]))
+    texts = [m["content"] for p in (task_prompt(toy, None, fmt), task_prompt(toy, parent, fmt)) for m in p.messages]
+    return prompt_hash("\0".join(texts))
 
 
 def _answer(a: Attempt, cfg: ExportConfig, kind: str) -> str:
@@ -284,11 +284,13 @@ def split_tasks(task_ids: Iterable[str], share: float) -> set[str]:
 
 
 def check_prompt(row: Row, prompt: Prompt, tokenizer: Any, checked: Counter) -> None:
-    """The prompt, rendered as the run rendered it, against the hash the run stored for it; with the
-    run's tokenizer a difference is an error (without it, the run may have used a chat template)."""
+    """The prompt as the run sent it (messages to a chat API, or text rendered with thinking on, off or
+    unset) against the hash the run stored for it; with the run's tokenizer a difference is an error
+    (without it, the run may have rendered through a chat template)."""
+    sent = {prompt_hash(prompt.messages)} | {prompt_hash(render(prompt, tokenizer, t)) for t in (None, False, True)}
     if not row.sent:
         checked["not checkable (no prompt of the run to compare)"] += 1
-    elif prompt_hash(render(prompt, tokenizer)) in row.sent:
+    elif sent & row.sent:
         checked["identical to the run's"] += 1
     elif tokenizer is not None:
         raise ExportError(f"task {row.source_task}, attempt {row.index}: the {row.kind} prompt rendered now differs "
@@ -310,8 +312,6 @@ def export(store: Path, dataset: str, out: Path, cfg: ExportConfig, model: Path 
     evaluation = is_evaluation(dataset)
     for fault, message in (
         (set(cfg.kinds) - set(KINDS), f"--kinds: choose from {', '.join(KINDS)}, got {','.join(cfg.kinds)}"),
-        (cfg.prompt_format not in FORMATS, f"--prompt-format {cfg.prompt_format!r}: this version renders only "
-                                           f"{', '.join(FORMATS)}"),
         (cfg.max_per_task < 1 or not 0 <= cfg.validation_share < 1, "--max-per-task must be >= 1 and "
                                                                      "--validation-share in [0, 1)"),
         (evaluation and not cfg.allow_eval, f"--dataset {dataset} is an evaluation set: training on its programs "
@@ -321,6 +321,7 @@ def export(store: Path, dataset: str, out: Path, cfg: ExportConfig, model: Path 
     ):
         if fault:
             raise ExportError(message)
+    fmt = load_format(cfg.prompt_format, cfg.grid_encoding)  # FormatError names the file and line
     tasks = {t.id: t for t in load_tasks(dataset)}
     dropped: dict[str, Counter] = {k: Counter() for k in cfg.kinds}
     rows = collect(store, tasks, cfg, dropped)
@@ -330,7 +331,7 @@ def export(store: Path, dataset: str, out: Path, cfg: ExportConfig, model: Path 
 
     tokenizer = load_tokenizer(model)
     prompts: Counter = Counter()
-    rendered = [(row, row.prompt()) for row in rows]
+    rendered = [(row, row.prompt(fmt)) for row in rows]
     for row, prompt in rendered:  # all checked before anything is written
         check_prompt(row, prompt, tokenizer, prompts)
     validation = split_tasks((r.source_task for r in rows), cfg.validation_share)
@@ -359,7 +360,7 @@ def export(store: Path, dataset: str, out: Path, cfg: ExportConfig, model: Path 
         "files": {**FILES, "rows": "rows.jsonl"},
         "settings": {"kinds": list(cfg.kinds), "max_per_task": cfg.max_per_task, "threshold": cfg.threshold,
                      "validation_share": cfg.validation_share, "assistant": cfg.assistant},
-        "prompt_format": {"name": cfg.prompt_format, "hash": format_hash(cfg.prompt_format),
+        "prompt_format": {"name": cfg.prompt_format, "grid_encoding": cfg.grid_encoding, "hash": format_hash(fmt),
                           "checked_against_the_run": dict(prompts),
                           "rendered_with": str(model) if model else "no tokenizer (plain layout)"},
         "rows": {split: dict(c) for split, c in counts.items()},

@@ -2,9 +2,10 @@
 
 Covered: starting `vllm.entrypoints.openai.api_server` processes of one model folder from the
 run's serving section, a frozen `ServingConfig` (FP8 KV cache, max model length, memory share,
-prefix caching), one log file per server, waiting for `/health`; start-up that degrades instead
-of failing (a server that exits or is not healthy in time is retried once on a fresh port, its
-log tail shown; start() returns with the servers that are up, names the others in
+prefix caching); `served_max_len`, the configured max_model_len lowered to the model's own limit
+(read from its config.json as vLLM reads it), which servers are started with; one log file per
+server, waiting for `/health`; start-up that degrades instead of failing (a server that exits or
+is not healthy in time is retried once on a fresh port, its log tail shown; start() returns with the servers that are up, names the others in
 `startup_failures`, and raises StartupError only when none is up); a watchdog thread that
 restarts a dead server on its old port, those that never started included; and shutdown that
 kills whole process groups, from `stop()`, the context manager, `atexit`, SIGTERM/SIGHUP, or
@@ -20,6 +21,8 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import dataclasses
+import json
 import logging
 import os
 import signal
@@ -50,7 +53,7 @@ class ServingConfig:
     replicas: int = 2
     gpus: int = 0                       # 0 = CPU; else server i gets CUDA_VISIBLE_DEVICES=i % gpus
     served_model_name: str = "arc-induct"  # the `model` field requests must carry
-    max_model_len: int = 4096
+    max_model_len: int = 4096          # lowered to the model's own limit when that is shorter
     kv_cache_dtype: str = "auto"        # "fp8_e4m3" on L4s; "fp8" on the CPU
     gpu_memory_utilization: float = 0.9  # per server; on the CPU vLLM sizes the cache by cpu_kvcache_gib
     cpu_kvcache_gib: int = 1            # VLLM_CPU_KVCACHE_SPACE for CPU servers
@@ -63,6 +66,43 @@ class ServingConfig:
     max_restarts: int = 3               # per server; a crash loop stops being retried after this
     extra_args: tuple[str, ...] = ()
     extra_env: tuple[tuple[str, str], ...] = ()
+
+
+# The keys vLLM reads a model's context length from (the smallest present wins), and the RoPE
+# scalings whose factor it multiplies in (YaRN-like ones are already scaled in the config).
+_LENGTH_KEYS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length", "model_max_length",
+                "max_target_positions", "max_sequence_length", "max_seq_length", "seq_len")
+_SCALED_ALREADY = ("su", "longrope", "llama3", "yarn", "deepseek_yarn", "deepseek_llama_scaling")
+
+
+def model_max_len(model: Path) -> int | None:
+    """The longest sequence a model folder allows, as vLLM derives it (config.json, its text_config
+    for multimodal models, the RoPE factor, the tokenizer's model_max_length); None when unstated."""
+    try:
+        config = json.loads((Path(model) / "config.json").read_text())
+    except (OSError, ValueError) as e:
+        raise ReplicaError(f"{model}/config.json: cannot read the model's config ({e})") from None
+    config = config.get("text_config") or config
+    limits = [config[k] for k in _LENGTH_KEYS if isinstance(config.get(k), (int, float))]
+    try:
+        tokenizer_limit = json.loads((Path(model) / "tokenizer_config.json").read_text()).get("model_max_length")
+    except (OSError, ValueError):
+        tokenizer_limit = None
+    if isinstance(tokenizer_limit, (int, float)) and limits:
+        limits.append(tokenizer_limit)
+    if not limits:
+        return None
+    rope = config.get("rope_scaling") or config.get("rope_parameters") or {}
+    kind = rope.get("rope_type") or rope.get("type") if isinstance(rope, dict) else None
+    factor = rope.get("factor") if isinstance(rope, dict) and kind not in _SCALED_ALREADY else None
+    return int(min(limits) * (factor or 1.0))
+
+
+def served_max_len(configured: int, model: Path | None) -> int:
+    """max_model_len a server of `model` runs with: the configured value, or the model's own limit
+    when that is shorter (vLLM refuses to start with more than the model allows)."""
+    limit = model_max_len(model) if model is not None else None
+    return configured if limit is None else min(configured, limit)
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
@@ -151,6 +191,10 @@ class Replicas:
             raise ValueError(f"serving.replicas must be >= 1, got {config.replicas}")
         if not (Path(model) / "config.json").is_file():
             raise ReplicaError(f"{model}: not a model folder (no config.json)")
+        length = served_max_len(config.max_model_len, Path(model))
+        if length < config.max_model_len:
+            log.info("max_model_len %d: the model's own limit (%d configured)", length, config.max_model_len)
+            config = dataclasses.replace(config, max_model_len=length)
         self.model, self.config, self.log_dir, self.python = Path(model), config, Path(log_dir), python
         self._servers: list[_Server] = []
         self._lock = threading.Lock()

@@ -1,6 +1,6 @@
 """The run report: what a person reads in ten seconds after a run, also kept as JSON.
 
-Covered: attempts per task, the share of samples that became programs, ran cleanly, were right
+Covered: attempts per task, the share of samples cut at max_tokens, that became programs, ran cleanly, were right
 on every train pair or were hard-coded; early stops, give-ups and tasks left open; failed
 requests by cause; why sampling ended (and, when the run could not sample at all, why: the CLI
 then exits non-zero); throughput; the share of the budget spent sampling; the score when the
@@ -75,6 +75,7 @@ class Report:
     attempts: int
     attempts_per_task: tuple[int, int, int]  # min, median, max
     programs: int  # a program was extracted
+    truncated: int  # completions that hit max_tokens (finish_reason "length")
     statuses: dict[str, int]
     train_perfect: int
     hardcoded: int  # train-perfect but judged hard-coded
@@ -108,7 +109,8 @@ class Report:
             f"  attempts       {self.attempts} ({lo}/{med}/{hi} per task, min/median/max), {self.refinements} refinements, "
             f"{self.failed_requests} failed requests" + (f" ({causes})" if causes else "")
             + (f", {self.resent_requests} re-sent after an endpoint failed" if self.resent_requests else ""),
-            f"  programs       {pct(self.programs)} extracted; statuses: {statuses or 'none'}",
+            f"  programs       {pct(self.programs)} extracted; {pct(self.truncated)} cut at max_tokens; "
+            f"statuses: {statuses or 'none'}",
             f"  train-perfect  {pct(self.train_perfect)}; of those hard-coded {self.hardcoded}",
             f"  tasks          {outcomes}; sampling ended: {self.ended}",
             f"  throughput     {rate:.2f} samples/s over {self.sampling_seconds:.0f} s sampling "
@@ -137,12 +139,13 @@ def build_report(*, dataset: str, backend: str, tasks: list[Task], attempts: Ite
     `failures`: requests that failed for good, by cause."""
     per_task: Counter[str] = Counter()
     statuses: Counter[str] = Counter()
-    programs = perfect = hard = refines = 0
+    programs = perfect = hard = refines = truncated = 0
     for a in attempts:
         per_task[a.task_id] += 1
         statuses[a.status] += 1
         programs += a.code is not None
         refines += a.kind == "refine"
+        truncated += a.truncated is True
         if a.train_accuracy == 1.0:
             perfect += 1
             hard += not a.is_general(threshold)
@@ -154,7 +157,7 @@ def build_report(*, dataset: str, backend: str, tasks: list[Task], attempts: Ite
     return Report(
         dataset=dataset, backend=backend, tasks=len(tasks), attempts=sum(per_task.values()),
         attempts_per_task=(min(counts), int(statistics.median(counts)), max(counts)),
-        programs=programs, statuses=dict(statuses), train_perfect=perfect, hardcoded=hard,
+        programs=programs, truncated=truncated, statuses=dict(statuses), train_perfect=perfect, hardcoded=hard,
         refinements=refines, failed_requests=sum(failures.values()), failures=dict(failures),
         resent_requests=resent_requests, ended=ended, error=error,
         task_outcomes=dict(Counter(o or "open" for o in outcomes)), sampling_seconds=sampling_seconds,

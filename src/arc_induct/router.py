@@ -1,18 +1,23 @@
 """Send completion requests to many OpenAI-compatible servers, keeping each task on one replica.
 
-Covered: `Router.complete(CompletionRequest) -> Completion` against `/v1/completions` on any list
-of base URLs (local replicas or vLLM servers on other hosts); routing policies as small named
+Covered: `Router.complete(CompletionRequest) -> Completion` against `/v1/completions` (a rendered
+text prompt) or `/v1/chat/completions` (chat messages; the server applies the chat template, with
+`enable_thinking` sent as `chat_template_kwargs`) on any list of base URLs (local replicas, vLLM
+servers on other hosts, hosted OpenAI-compatible services); an API key sent as a bearer token
+(given by the entry point, never logged or recorded); routing policies as small named
 objects (`affinity`, `round_robin`, `least_loaded`); retries with exponential backoff on connection
 errors, timeouts, 5xx, 408 and 429, each retry preferring another replica (so requests in flight on
 a replica that dies are re-sent elsewhere); a per-request timeout; the request's seed (the
 scheduler's) sent with it; appending every Completion to a JSONL file; `ReplayBackend`, which
-serves such a file so later stages re-run without a GPU. Both backends fail only with
+serves such a file so later stages re-run without a GPU. Both backends fail a request only with
 `RouterError`, the one error the run counts as a failed request; its `cause` says what kind of
 failure it was (CAUSES), so the run can count failures by cause and decide what to do with them.
+A refused key (401/403) raises `AuthError` at once instead, without retries, because every other
+request would fail the same way.
 
-Not covered: chat completions (prompts are rendered to text by prompts.render), streaming, and
-load read from vLLM's /metrics: load is this router's own count of sequences in flight, exact as
-long as one router feeds the replicas (two routers sharing replicas would each see half the load).
+Not covered: streaming, and load read from vLLM's /metrics: load is this router's own count of
+sequences in flight, exact as long as one router feeds the replicas (two routers sharing replicas
+would each see half the load).
 
 Why affinity: every ARC prompt is long and sampled many times; a replica that has seen a task's
 prompt serves the next request from its prefix cache instead of re-reading the prompt.
@@ -33,7 +38,9 @@ import aiohttp
 import orjson
 
 from arc_induct.jsonl import JsonlError, read_jsonl
-from arc_induct.prompts import prompt_hash
+from arc_induct.prompts import Messages, prompt_hash
+
+APIS = ("completions", "chat")  # /v1/completions with rendered text | /v1/chat/completions with messages
 
 
 # Why a request failed for good, as RouterError.cause. Transient causes may go away (a replica
@@ -66,10 +73,17 @@ class RouterError(RuntimeError):
         return self.cause in TRANSIENT
 
 
+class AuthError(RuntimeError):
+    """An endpoint refused the API key (401/403), or wanted one; names the variable it comes from.
+    Not a RouterError: it is not one failed request but a run that cannot work."""
+
+
 @dataclass(frozen=True)
 class RoutingConfig:
     """The run's routing section: where requests go and how failures are retried."""
 
+    api: str = "completions"  # see APIS
+    api_key_env: str = "OPENAI_API_KEY"  # the variable the entry point reads the key from (named in errors)
     policy: str = "affinity"  # see POLICIES
     timeout_s: float = 600.0  # one request, queueing in vLLM included
     retries: int = 6
@@ -87,13 +101,16 @@ class SamplingConfig:
     temperature: float = 1.0
     top_p: float = 1.0
     min_p: float = 0.0  # a vLLM extension; sent only when set (plain OpenAI servers reject it)
+    # enable_thinking for the chat template (Qwen3 and others think unless told not to); None sends
+    # nothing, for services that reject chat_template_kwargs. max_tokens covers thinking and code.
+    thinking: bool | None = False
 
 
 @dataclass(frozen=True)
 class CompletionRequest:
     task_id: str
     index: int  # the first attempt index of the request's n samples
-    prompt: str
+    prompt: str | Messages  # rendered text for the completions API, chat messages for the chat API
     seed: int  # scheduler.attempt_seed: distinct per request, the same on every retry
     n: int = 1
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
@@ -109,6 +126,7 @@ class Completion:
     seconds: float
     prompt_tokens: int
     completion_tokens: int
+    finish_reasons: tuple[str | None, ...] = ()  # per text: "stop", or "length" when max_tokens cut it
 
     def to_row(self) -> dict:
         return asdict(self)
@@ -214,6 +232,10 @@ class Router:
         self.strikes = [0] * len(self.endpoints)        # consecutive failures: the rest doubles each time
         self.sent = [0] * len(self.endpoints)           # requests sent per endpoint (for reports)
         self.failures = 0                               # attempts re-sent after a failed one
+        if config.api not in APIS:
+            raise ValueError(f"unknown API {config.api!r}; known: {', '.join(APIS)}")
+        self._path = "/v1/chat/completions" if config.api == "chat" else "/v1/completions"
+        # The key lives only in these headers: never in the config, a log line or the record.
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._record = open(record, "ab") if record else None
         self._session: aiohttp.ClientSession | None = None
@@ -248,8 +270,18 @@ class Router:
 
     def payload(self, req: CompletionRequest) -> dict:
         s = req.sampling
-        body = {"model": self.model, "prompt": req.prompt, "n": req.n, "max_tokens": s.max_tokens,
+        chat = self.config.api == "chat"
+        if chat == isinstance(req.prompt, str):
+            raise TypeError(f"the {self.config.api} API takes {'messages' if chat else 'text'}; "
+                            f"task {req.task_id} attempt {req.index} has {type(req.prompt).__name__}")
+        body = {"model": self.model, "n": req.n, "max_tokens": s.max_tokens,
                 "temperature": s.temperature, "top_p": s.top_p, "seed": req.seed}
+        if chat:
+            body["messages"] = list(req.prompt)
+            if s.thinking is not None:  # read by vLLM and SGLang; the template ignores what it does not use
+                body["chat_template_kwargs"] = {"enable_thinking": s.thinking}
+        else:
+            body["prompt"] = req.prompt
         if s.min_p:
             body["min_p"] = s.min_p  # a vLLM extension; plain OpenAI servers reject unknown fields
         if req.stop:
@@ -281,6 +313,8 @@ class Router:
                 return self._finish(req, i, data, time.monotonic() - t0)
             if status == 200:  # a proxy's error page, a truncated body: the server's fault, retried
                 status, last_error, cause = 0, f"HTTP 200 without completions: {str(data)[:300]}", "bad_response"
+            if status in (401, 403):  # the key: every request would fail alike, so no retry, no next request
+                raise AuthError(self._auth_message(i, status, data))
             if 400 <= status < 500 and status not in (408, 429):  # our request is wrong: retrying cannot help
                 raise RouterError(f"task {req.task_id} attempt {req.index}: {self.endpoints[i]} "
                                   f"answered {status}: {str(data)[:500]}", "refused_4xx")
@@ -293,9 +327,19 @@ class Router:
         raise RouterError(f"task {req.task_id} attempt {req.index}: failed {cfg.retries + 1} times; "
                           f"last error: {last_error}", cause)
 
+    def _auth_message(self, i: int, status: int, data: dict | str) -> str:
+        env = self.config.api_key_env
+        said = " ".join(str(data.get("error", data) if isinstance(data, dict) else data).split())
+        key = self._headers.get("Authorization", "").removeprefix("Bearer ")
+        said = (said.replace(key, "***") if key else said)[:160]  # some services echo the key back
+        if key:
+            return f"{self.endpoints[i]} refused the API key from ${env} (HTTP {status}: {said})"
+        return (f"{self.endpoints[i]} wants an API key (HTTP {status}: {said}); none was sent: "
+                f"set ${env}, or name the variable holding it with --api-key-env")
+
     async def _post(self, endpoint: str, body: dict) -> tuple[int, dict | str]:
         timeout = aiohttp.ClientTimeout(total=self.config.timeout_s)
-        async with self._session.post(endpoint + "/v1/completions", data=orjson.dumps(body),
+        async with self._session.post(endpoint + self._path, data=orjson.dumps(body),
                                       headers={"Content-Type": "application/json", **self._headers},
                                       timeout=timeout) as r:
             raw = await r.read()
@@ -308,14 +352,26 @@ class Router:
         choices = sorted(data["choices"], key=lambda c: c.get("index", 0))
         usage = data.get("usage") or {}
         c = Completion(task_id=req.task_id, index=req.index,
-                       texts=tuple(ch["text"] for ch in choices), endpoint=self.endpoints[i],
+                       texts=tuple(_choice_text(ch) for ch in choices), endpoint=self.endpoints[i],
                        seconds=seconds, prompt_tokens=usage.get("prompt_tokens", 0),
-                       completion_tokens=usage.get("completion_tokens", 0))
+                       completion_tokens=usage.get("completion_tokens", 0),
+                       finish_reasons=tuple(ch.get("finish_reason") for ch in choices))
         if self._record is not None:
             # One flushed line per completion: a crash loses nothing already sampled.
             self._record.write(orjson.dumps({**c.to_row(), "prompt_hash": prompt_hash(req.prompt)}) + b"\n")
             self._record.flush()
         return c
+
+
+def _choice_text(choice: dict) -> str:
+    """A completion's text, or a chat answer's content. Reasoning a server returned apart (vLLM's
+    reasoning parsers) is kept in front as <think>...</think>, which extraction skips."""
+    if "message" not in choice:
+        return choice["text"]
+    message = choice["message"] or {}
+    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    content = message.get("content") or ""
+    return f"<think>{reasoning}</think>{content}" if reasoning else content
 
 
 class ReplayBackend:
@@ -369,7 +425,15 @@ class ReplayBackend:
             raise RouterError(f"{self.path}: task {req.task_id} attempt {req.index} was recorded "
                               f"for a different prompt", "replay_mismatch")
         row = got[0][1]
+        reasons = tuple(_reason(r, req.index + k - r["index"]) for k, (_, r) in enumerate(got))
         return Completion(task_id=req.task_id, index=req.index, texts=tuple(text for text, _ in got),
                           endpoint=str(row.get("endpoint", "replay")), seconds=float(row.get("seconds", 0.0)),
                           prompt_tokens=int(row.get("prompt_tokens", 0)),
-                          completion_tokens=int(row.get("completion_tokens", 0)))
+                          completion_tokens=int(row.get("completion_tokens", 0)),
+                          finish_reasons=reasons if any(reasons) else ())  # () as recorded without them
+
+
+def _reason(row: dict, j: int) -> str | None:
+    """The finish reason of a recorded row's j-th text (None when the recording has none)."""
+    reasons = row.get("finish_reasons") or ()
+    return reasons[j] if j < len(reasons) else None

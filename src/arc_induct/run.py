@@ -30,8 +30,9 @@ from tqdm import tqdm
 from arc_induct.config import RunConfig
 from arc_induct.execution import ExecutionPool
 from arc_induct.extraction import extract_program
-from arc_induct.prompts import first_prompt, prompt_hash, prompt_length, refine_prompt, render
-from arc_induct.replicas import Replicas, StartupError
+from arc_induct.prompts import (Messages, Prompt, PromptFormat, load_format, prompt_hash, prompt_length, render,
+                                task_prompt)
+from arc_induct.replicas import Replicas, StartupError, served_max_len
 from arc_induct.report import FailureLog, Report, build_report
 from arc_induct.router import CompletionRequest, RouterError
 from arc_induct.scheduler import Scheduler, WorkItem, sampling_deadline
@@ -60,7 +61,7 @@ class Context:
     pool: ExecutionPool | None  # set once started
     store: AttemptStore
     scheduler: Scheduler
-    first_prompts: dict[str, str]
+    first_prompts: dict[str, str | Messages]  # as sent: rendered text, or messages for a chat API
     ballots: dict[str, Ballot]  # running votes: memory grows with distinct answers, not attempts
     started: float  # what the budget counts from: the run's start, or sampling's (RunConfig.budget_from)
     stop_at: float
@@ -69,11 +70,15 @@ class Context:
     new_attempts: int = 0  # sampled by this run (not restored from the store)
     ended: str = "not started"  # why sampling ended, for the report
     checkpoints: int = 0
+    fmt: PromptFormat | None = None  # the prompt format (None: the built-in one)
 
 
-def run_job(cfg: RunConfig) -> Report:
+def run_job(cfg: RunConfig, api_key: str | None = None) -> Report:
+    """`api_key`: for `--backend openai`, read by the entry point from the variable
+    `cfg.routing.api_key_env` names; it is sent as a bearer token and nowhere else."""
     started = time.monotonic()
     cfg.check()
+    fmt = load_format(cfg.prompts.format, cfg.prompts.encoding)
     all_tasks = load_tasks(cfg.dataset)
     cfg.out.mkdir(parents=True, exist_ok=True)
     if not (cfg.resume and cfg.submission_path.exists()):
@@ -87,11 +92,15 @@ def run_job(cfg: RunConfig) -> Report:
     if cfg.backend != "replay" and model is not None and is_tiny_model(model):
         notes.append(TINY_MODEL_NOTE)  # only when it is the model sampled (the dry run, the CPU notebook)
     tokenizer = load_tokenizer(model)
-    first = {t.id: render(first_prompt(t), tokenizer) for t in all_tasks}
-    lengths = {tid: prompt_length(text, tokenizer) for tid, text in first.items()}
+    prompts = {t.id: task_prompt(t, None, fmt) for t in all_tasks}
+    # Measured through the chat template also for a chat API: the server renders the same text.
+    lengths = {tid: prompt_length(render(p, tokenizer, cfg.sampling.thinking), tokenizer)
+               for tid, p in prompts.items()}
+    first = {tid: as_sent(p, cfg, tokenizer) for tid, p in prompts.items()}
     chosen = sorted(all_tasks, key=lambda t: (lengths[t.id], t.id))[: cfg.max_tasks]
     scheduler = Scheduler([(t, lengths[t.id]) for t in chosen], cfg.scheduling, seed=cfg.seed)
-    limit, new_tokens = cfg.serving.max_model_len, cfg.sampling.max_tokens
+    # Prompt + max_tokens (reasoning included) must fit; servers run with the model's limit when lower.
+    limit, new_tokens = served_max_len(cfg.serving.max_model_len, model), cfg.sampling.max_tokens
     if tokenizer is not None:  # lengths are tokens: a prompt the server cannot take is never sent
         for t in chosen:
             if lengths[t.id] + new_tokens > limit:
@@ -111,11 +120,12 @@ def run_job(cfg: RunConfig) -> Report:
         ctx = Context(
             cfg, {t.id: t for t in chosen}, all_tasks, None, tokenizer, None, store, scheduler,
             first, ballots, started, stop_at=sampling_deadline(started, cfg.budget_s, cfg.reserve_min_s, 0.0),
+            fmt=fmt,
         )
         checkpoint(ctx)  # on resume: the stored answers are in the file before the model is even up
         sampling_seconds = 0.0
         try:
-            ctx.backend = open_backend(cfg, model, stack, notes)
+            ctx.backend = open_backend(cfg, model, stack, notes, api_key)
         except StartupError as e:
             # No replica came up (each was tried twice): the fallback submission stands, and the
             # report and the exit status say why instead of a traceback that loses the report.
@@ -164,7 +174,13 @@ def run_coroutine(coro: Any) -> Any:
         return ex.submit(asyncio.run, coro).result()
 
 
-def open_backend(cfg: RunConfig, model: Path | None, stack: contextlib.ExitStack, notes: list[str]) -> Any:
+def as_sent(prompt: Prompt, cfg: RunConfig, tokenizer: Any) -> str | Messages:
+    """The messages for a chat API; else the text through the model's chat template."""
+    return prompt.messages if cfg.routing.api == "chat" else render(prompt, tokenizer, cfg.sampling.thinking)
+
+
+def open_backend(cfg: RunConfig, model: Path | None, stack: contextlib.ExitStack, notes: list[str],
+                 api_key: str | None = None) -> Any:
     """Start or connect the completion backend: anything with `async complete(CompletionRequest)`
     that fails only with RouterError, and `ready_in()` (seconds until it can take a request).
     Replicas that did not start are named in `notes`; StartupError when none did."""
@@ -181,7 +197,7 @@ def open_backend(cfg: RunConfig, model: Path | None, stack: contextlib.ExitStack
         endpoints = list(replicas.endpoints)
     # Every completion is also recorded, so the run can be replayed later without a GPU.
     return Router(endpoints, model=cfg.serving.served_model_name, config=cfg.routing,
-                  record=cfg.out / "completions.jsonl")
+                  record=cfg.out / "completions.jsonl", api_key=api_key if cfg.backend == "openai" else None)
 
 
 def load_tokenizer(model: Path | None) -> Any:
@@ -290,7 +306,7 @@ async def attempt(ctx: Context, item: WorkItem) -> list[Attempt]:
     if item.parent is None:
         prompt = ctx.first_prompts[task.id]
     else:
-        prompt = render(refine_prompt(task, item.parent), ctx.tokenizer)
+        prompt = as_sent(task_prompt(task, item.parent, ctx.fmt), ctx.cfg, ctx.tokenizer)
     request = CompletionRequest(task.id, item.indices[0], prompt, item.seed, n=len(item.indices),
                                 sampling=ctx.cfg.sampling)
     completion = await ctx.backend.complete(request)
@@ -298,7 +314,9 @@ async def attempt(ctx: Context, item: WorkItem) -> list[Attempt]:
     # All of a request's programs go to the pool at once, so they run side by side.
     pending = [asyncio.wrap_future(ctx.pool.submit(e.code, task)) if e.code else None for e in extractions]
     attempts = []
-    for index, text, extraction, result_future in zip(item.indices, completion.texts, extractions, pending):
+    reasons = completion.finish_reasons or (None,) * len(completion.texts)
+    for index, text, reason, extraction, result_future in zip(item.indices, completion.texts, reasons, extractions,
+                                                               pending):
         result = await result_future if result_future is not None else None
         a = Attempt(
             task_id=task.id, index=index, kind=item.kind,
@@ -306,6 +324,7 @@ async def attempt(ctx: Context, item: WorkItem) -> list[Attempt]:
             hardcoded_p=hardcoded_probability(extraction.code, task, result) if result else None,
             completion=text, extract_reason=extraction.reason, prompt_hash=prompt_hash(prompt),
             sample_seconds=completion.seconds, endpoint=completion.endpoint,
+            truncated=None if reason is None else reason == "length",
         )
         ctx.store.append(a)
         ctx.ballots[task.id].add(a)

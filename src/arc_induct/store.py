@@ -14,7 +14,7 @@ Not covered: what the fields mean for a stage (voting weighs them, the scheduler
 
 The row is flat, so a person can read it and `arc-induct execute` can add result fields to any
 row it is given: task_id, index, kind, parent, prompt_hash, completion, code, extract_reason,
-hardcoded_probability, sample_seconds, endpoint, status, then (when a program ran) train_outputs,
+hardcoded_probability, sample_seconds, endpoint, truncated, status, then (when a program ran) train_outputs,
 train_errors, test_outputs, test_errors, train_correct, test_correct, seconds. Rows without a
 program have status "no_program" and no result fields.
 """
@@ -79,6 +79,7 @@ class Attempt:
     prompt_hash: str | None = None  # prompts.prompt_hash of the text sent (joins completions.jsonl)
     sample_seconds: float | None = None
     endpoint: str | None = None
+    truncated: bool | None = None  # the completion hit max_tokens (finish_reason "length"); None: unknown
 
     @property
     def id(self) -> str:
@@ -106,7 +107,8 @@ class Attempt:
             "task_id": self.task_id, "index": self.index, "kind": self.kind, "parent": self.parent,
             "prompt_hash": self.prompt_hash, "completion": self.completion, "code": self.code,
             "extract_reason": self.extract_reason, "hardcoded_probability": self.hardcoded_p,
-            "sample_seconds": self.sample_seconds, "endpoint": self.endpoint, "status": self.status,
+            "sample_seconds": self.sample_seconds, "endpoint": self.endpoint, "truncated": self.truncated,
+            "status": self.status,
         }
         if self.result is not None:
             row |= result_to_json(self.result)
@@ -139,6 +141,7 @@ class Attempt:
             prompt_hash=get.typed("prompt_hash", str, optional=True),
             sample_seconds=get.typed("sample_seconds", float, optional=True),
             endpoint=get.typed("endpoint", str, optional=True),
+            truncated=get.typed("truncated", bool, optional=True),
         )
 
 

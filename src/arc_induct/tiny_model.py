@@ -1,7 +1,8 @@
 """A tiny random-weight Qwen3 model with a real tokenizer, built locally in a few seconds.
 
-Covered: `make_tiny_model(out_dir, seed)` writes a Hugging Face model folder (config, safetensors
-weights, tokenizer with a Qwen-style chat template) that vLLM serves and llmcompressor quantizes.
+Covered: `make_tiny_model(out_dir, seed, max_positions)` writes a Hugging Face model folder (config,
+safetensors weights, tokenizer with a Qwen3-style chat template that takes `enable_thinking`) that
+vLLM serves and llmcompressor quantizes.
 Tests and the CPU smoke run use it so that every part of the serving path is real without
 downloading weights. The same seed gives the same files, byte for byte.
 
@@ -22,12 +23,15 @@ VOCAB = 1024
 MAX_POSITIONS = 8192
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
-# Qwen's ChatML layout, so prompts rendered for the tiny model look like the real model's.
+# Qwen's ChatML layout, so prompts rendered for the tiny model look like the real model's; like
+# Qwen3's template it thinks unless `enable_thinking` is false, which opens with an empty think block.
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
     "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
     "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}"
+    "{% if enable_thinking is defined and enable_thinking is false %}{{ '<think>\n\n</think>\n\n' }}{% endif %}"
+    "{% endif %}"
 )
 
 # What the tokenizer learns merges from: ARC-style grids, prose, and Python in markdown fences, so
@@ -67,8 +71,9 @@ def _train_tokenizer():
     return tok
 
 
-def make_tiny_model(out_dir: Path, seed: int = 0) -> Path:
-    """Write a random tiny Qwen3 model + tokenizer into `out_dir` (created if needed); return it."""
+def make_tiny_model(out_dir: Path, seed: int = 0, max_positions: int = MAX_POSITIONS) -> Path:
+    """Write a random tiny Qwen3 model + tokenizer into `out_dir` (created if needed); return it.
+    `max_positions`: its context length (max_position_embeddings), e.g. to try a short-context model."""
     import torch
     from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
 
@@ -79,7 +84,7 @@ def make_tiny_model(out_dir: Path, seed: int = 0) -> Path:
         bos_token=None,
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
-        model_max_length=MAX_POSITIONS,
+        model_max_length=max_positions,
     )
     tokenizer.chat_template = CHAT_TEMPLATE
     tokenizer.save_pretrained(out_dir)
@@ -92,7 +97,7 @@ def make_tiny_model(out_dir: Path, seed: int = 0) -> Path:
         num_attention_heads=HEADS,
         num_key_value_heads=KV_HEADS,
         head_dim=HEAD_DIM,
-        max_position_embeddings=MAX_POSITIONS,
+        max_position_embeddings=max_positions,
         tie_word_embeddings=False,  # a separate lm_head, as on the real model, so FP8 can leave it out
         eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
         pad_token_id=tokenizer.pad_token_id,

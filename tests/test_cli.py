@@ -107,3 +107,15 @@ def test_a_bad_prompt_format_is_one_line_naming_the_file(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines()[-1].startswith(f"arc-induct: error: {bad}")
     assert "inputs" in r.stderr
+
+
+def test_a_malformed_replay_file_is_one_line_and_the_fallback_stays(tmp_path, capsys):
+    bad = tmp_path / "rec.jsonl"
+    bad.write_text('{"task_id": "x", "index": "zero", "texts": []}\n')
+    out = tmp_path / "run"
+    assert main(["run", "--backend", "replay", "--replay", str(bad), "--dataset", "arc-agi-1/evaluation",
+                 "--tasks", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"arc-induct: error: {bad}: line 1: not a recorded completion (needs task_id, an integer " \
+                      "index and a list of texts)"
+    assert (out / "submission.json").exists()

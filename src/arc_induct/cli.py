@@ -25,7 +25,7 @@ from arc_induct.export import ExportError
 from arc_induct.prompts import ENCODINGS, FormatError, builtin_formats
 from arc_induct.quantize import QuantizeError, folder_mb, quantization_summary, quantize
 from arc_induct.replicas import ReplicaError, Replicas, ServingConfig, detect_gpus
-from arc_induct.router import APIS, POLICIES, AuthError, RoutingConfig
+from arc_induct.router import APIS, POLICIES, AuthError, RouterError, RoutingConfig
 from arc_induct.scoring import ScoringError, score_submission
 from arc_induct.store import StoreError, read_attempts
 from arc_induct.submission import SubmissionError, read_submission, submission_faults
@@ -41,7 +41,8 @@ DATASET_HELP = (
 # Input errors a user can fix; reported as one line, never a traceback.
 USER_ERRORS: tuple[type[Exception], ...] = (
     TaskFileError, SubmissionError, ScoringError, ProgramFileError, LimitsError, ConfigError, StoreError,
-    VoteError, ReplicaError, QuantizeError, ExportError, FormatError, AuthError)
+    VoteError, ReplicaError, QuantizeError, ExportError, FormatError, AuthError,
+    RouterError)  # escapes the run only when the backend cannot open at all (e.g. a malformed replay file)
 
 THINKING = {"on": True, "off": False, "model": None}  # --thinking: enable_thinking sent, or nothing
 
@@ -306,7 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--gpus", type=int, help="GPUs to spread replicas over (0 = CPU)")
     s.add_argument("--policy", choices=sorted(POLICIES), help="routing policy")
     budget = s.add_mutually_exclusive_group()
-    budget.add_argument("--budget-hours", type=float, help="wall-clock budget of the whole run")
+    budget.add_argument("--budget-hours", type=float,
+                        help="wall-clock budget: of the whole run, or from when sampling starts where the "
+                             "preset says so (cpu-smoke: its replicas' start-up is not counted)")
     budget.add_argument("--budget-seconds", type=float, help="the same, in seconds")
     s.add_argument("--samples-per-task", type=int, help="most samples any one task gets")
     s.add_argument("--seed", type=int)

@@ -8,8 +8,8 @@ servers on other hosts, hosted OpenAI-compatible services); an API key sent as a
 objects (`affinity`, `round_robin`, `least_loaded`); retries with exponential backoff on connection
 errors, timeouts, 5xx, 408 and 429, each retry preferring another replica (so requests in flight on
 a replica that dies are re-sent elsewhere); a per-request timeout; the request's seed (the
-scheduler's) sent with it; appending every Completion to a JSONL file; `ReplayBackend`, which
-serves such a file so later stages re-run without a GPU. Both backends fail a request only with
+scheduler's) sent with it; appending every Completion to a JSONL file, which `replay.ReplayBackend`
+serves so later stages re-run without a GPU. Both backends fail a request only with
 `RouterError`, the one error the run counts as a failed request; its `cause` says what kind of
 failure it was (CAUSES), so the run can count failures by cause and decide what to do with them.
 A refused key (401/403) raises `AuthError` at once instead, without retries, because every other
@@ -37,7 +37,6 @@ from typing import Protocol, Sequence
 import aiohttp
 import orjson
 
-from arc_induct.jsonl import JsonlError, read_jsonl
 from arc_induct.prompts import Messages, prompt_hash
 
 APIS = ("completions", "chat")  # /v1/completions with rendered text | /v1/chat/completions with messages
@@ -372,68 +371,3 @@ def _choice_text(choice: dict) -> str:
     reasoning = message.get("reasoning_content") or message.get("reasoning")
     content = message.get("content") or ""
     return f"<think>{reasoning}</think>{content}" if reasoning else content
-
-
-class ReplayBackend:
-    """Serves completions recorded by `Router(record=...)`: same `complete` coroutine, no server.
-
-    Looked up by sample: a recorded request (task_id, index, texts) holds attempts index,
-    index + 1, ...; a request gets the recorded samples from its first index on, up to n (so a
-    replay serves every recorded sample even when the budget splits requests differently than the
-    recording did). A recorded prompt that differs from the request's is an error unless
-    check_prompt=False, because then the replay would not be what was asked for. A request past a
-    task's last recording fails as `replay_exhausted` (the run closes the task); one missing
-    between recordings (a request that failed while recording) as `replay_missing`."""
-
-    failures = 0  # nothing is ever re-sent (the Router counts its retries here)
-
-    def __init__(self, path: Path, check_prompt: bool = True) -> None:
-        self.path, self.check_prompt = Path(path), check_prompt
-        self.samples: dict[tuple[str, int], tuple[str, dict]] = {}  # (task_id, attempt index) -> text, its row
-        self.ends: dict[str, int] = {}  # per task: one past the last recorded attempt index
-        try:
-            for lineno, row in read_jsonl(self.path):
-                task_id, index, texts = row.get("task_id"), row.get("index"), row.get("texts")
-                if not isinstance(task_id, str) or type(index) is not int or not isinstance(texts, list):
-                    raise RouterError(f"{self.path}: line {lineno}: not a recorded completion "
-                                      f"(needs task_id, an integer index and a list of texts)", "replay_file")
-                for j, text in enumerate(texts):
-                    self.samples[(task_id, index + j)] = (text, row)
-                self.ends[task_id] = max(self.ends.get(task_id, 0), index + len(texts))
-        except JsonlError as e:
-            raise RouterError(str(e), "replay_file") from None
-
-    async def __aenter__(self) -> "ReplayBackend":
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        pass
-
-    def ready_in(self) -> float:
-        return 0.0  # a file is always there
-
-    async def complete(self, req: CompletionRequest) -> Completion:
-        got = []
-        while len(got) < req.n and (req.task_id, req.index + len(got)) in self.samples:
-            got.append(self.samples[(req.task_id, req.index + len(got))])
-        if not got:
-            exhausted = req.index >= self.ends.get(req.task_id, 0)
-            raise RouterError(f"{self.path}: no recorded completion for task {req.task_id} attempt {req.index}"
-                              + (" (its recordings are exhausted)" if exhausted else ""),
-                              "replay_exhausted" if exhausted else "replay_missing")
-        if self.check_prompt and any(row.get("prompt_hash") not in (None, prompt_hash(req.prompt)) for _, row in got):
-            raise RouterError(f"{self.path}: task {req.task_id} attempt {req.index} was recorded "
-                              f"for a different prompt", "replay_mismatch")
-        row = got[0][1]
-        reasons = tuple(_reason(r, req.index + k - r["index"]) for k, (_, r) in enumerate(got))
-        return Completion(task_id=req.task_id, index=req.index, texts=tuple(text for text, _ in got),
-                          endpoint=str(row.get("endpoint", "replay")), seconds=float(row.get("seconds", 0.0)),
-                          prompt_tokens=int(row.get("prompt_tokens", 0)),
-                          completion_tokens=int(row.get("completion_tokens", 0)),
-                          finish_reasons=reasons if any(reasons) else ())  # () as recorded without them
-
-
-def _reason(row: dict, j: int) -> str | None:
-    """The finish reason of a recorded row's j-th text (None when the recording has none)."""
-    reasons = row.get("finish_reasons") or ()
-    return reasons[j] if j < len(reasons) else None

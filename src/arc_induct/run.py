@@ -184,7 +184,8 @@ def open_backend(cfg: RunConfig, model: Path | None, stack: contextlib.ExitStack
     """Start or connect the completion backend: anything with `async complete(CompletionRequest)`
     that fails only with RouterError, and `ready_in()` (seconds until it can take a request).
     Replicas that did not start are named in `notes`; StartupError when none did."""
-    from arc_induct.router import ReplayBackend, Router
+    from arc_induct.replay import ReplayBackend
+    from arc_induct.router import Router
 
     if cfg.backend == "replay":
         return ReplayBackend(cfg.replay)

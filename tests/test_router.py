@@ -229,7 +229,7 @@ def test_recorded_completions_replay_without_a_server(cpu_replicas, tmp_path):
     replay = ReplayBackend(record)
 
     async def again():
-        return [await replay.complete(req(c.task_id, c.index, prompts[c.task_id])) for c in done]
+        return [await replay.complete(req(c.task_id, c.index, prompts[c.task_id], n=len(c.texts))) for c in done]
 
     assert asyncio.run(again()) == done
 

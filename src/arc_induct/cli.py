@@ -208,6 +208,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         with Replicas(Path(args.model), config, log_dir=Path(args.log_dir)) as replicas:
             for url in replicas.endpoints:
                 print(url, flush=True)
+            for line in replicas.startup_failures:  # its URL is printed too: the watchdog keeps trying it
+                print(f"warning: {line}; the watchdog keeps restarting it", file=sys.stderr)
             print(f"model name for requests: {config.served_model_name}. Ctrl-C stops all.", file=sys.stderr)
             while True:
                 time.sleep(3600)

@@ -316,6 +316,7 @@ async def attempt(ctx: Context, item: WorkItem) -> list[Attempt]:
     pending = [asyncio.wrap_future(ctx.pool.submit(e.code, task)) if e.code else None for e in extractions]
     attempts = []
     reasons = completion.finish_reasons or (None,) * len(completion.texts)
+    sent = prompt_hash(prompt)  # once per request: every sample of it had the same prompt
     for index, text, reason, extraction, result_future in zip(item.indices, completion.texts, reasons, extractions,
                                                                pending):
         result = await result_future if result_future is not None else None
@@ -323,7 +324,7 @@ async def attempt(ctx: Context, item: WorkItem) -> list[Attempt]:
             task_id=task.id, index=index, kind=item.kind,
             parent=item.parent.index if item.parent else None, code=extraction.code, result=result,
             hardcoded_p=hardcoded_probability(extraction.code, task, result) if result else None,
-            completion=text, extract_reason=extraction.reason, prompt_hash=prompt_hash(prompt),
+            completion=text, extract_reason=extraction.reason, prompt_hash=sent,
             sample_seconds=completion.seconds, endpoint=completion.endpoint,
             truncated=None if reason is None else reason == "length",
         )

@@ -10,6 +10,22 @@ def _load(name):
     return load_tasks(name)
 
 
+@pytest.fixture(scope="session")
+def four_tasks(tmp_path_factory):
+    """A folder of four real arc-agi-1 training tasks, one JSON file each, as `--dataset` takes it;
+    test_run and test_export replay programs written for exactly these tasks."""
+    import json
+
+    folder = tmp_path_factory.mktemp("tasks")
+    by_id = {t.id: t for t in _load("arc-agi-1/training")}
+    for tid in ("3c9b0459", "67a3c6ac", "68b16354", "74dd1130"):
+        t = by_id[tid]
+        body = {"train": [{"input": p.input, "output": p.output} for p in t.train],
+                "test": [{"input": i, "output": o} for i, o in zip(t.test_inputs, t.test_outputs)]}
+        (folder / f"{tid}.json").write_text(json.dumps(body))
+    return folder
+
+
 @pytest.fixture
 def arc2_eval():
     """The real ARC-AGI-2 evaluation set (120 tasks, with solutions)."""

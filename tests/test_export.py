@@ -72,17 +72,6 @@ def recording(path, folder):
     return path
 
 
-def write_tasks(folder):
-    folder.mkdir(parents=True)
-    by_id = {t.id: t for t in load_tasks("arc-agi-1/training")}
-    for tid in SOLUTIONS:
-        t = by_id[tid]
-        body = {"train": [{"input": p.input, "output": p.output} for p in t.train],
-                "test": [{"input": i, "output": o} for i, o in zip(t.test_inputs, t.test_outputs)]}
-        (folder / f"{tid}.json").write_text(json.dumps(body))
-    return folder
-
-
 def replayed_run(root, folder, **kw):
     cfg = RunConfig().override({
         "dataset": str(folder), "backend": "replay", "replay": recording(root / "rec.jsonl", folder),
@@ -91,11 +80,6 @@ def replayed_run(root, folder, **kw):
         "execution.workers": 2, "scheduling.refine_share": 1.0} | kw)
     run_job(cfg)
     return cfg.out
-
-
-@pytest.fixture(scope="module")
-def four_tasks(tmp_path_factory):
-    return write_tasks(tmp_path_factory.mktemp("data") / "tasks")
 
 
 @pytest.fixture(scope="module")

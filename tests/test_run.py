@@ -33,18 +33,6 @@ SOLUTIONS = {  # arc-agi-1 training tasks and a general program for each
 WRONG = "def transform(grid):\n    return grid"
 
 
-@pytest.fixture(scope="module")
-def four_tasks(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tasks")
-    by_id = {t.id: t for t in load_tasks("arc-agi-1/training")}
-    for tid in SOLUTIONS:
-        t = by_id[tid]
-        body = {"train": [{"input": p.input, "output": p.output} for p in t.train],
-                "test": [{"input": i, "output": o} for i, o in zip(t.test_inputs, t.test_outputs)]}
-        (folder / f"{tid}.json").write_text(json.dumps(body))
-    return folder
-
-
 def hardcoded(task):
     """Right on every train pair by lookup, so only the detector can tell it from a general program."""
     table = {repr(p.input): p.output for p in task.train}

@@ -8,7 +8,6 @@ task) and its renamed copy, the identity (trivial when relabelled) and a hard-co
 request 3 on, every request refines.
 """
 
-import json
 import shutil
 import subprocess
 import sys

@@ -23,7 +23,6 @@ import secrets
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -45,8 +44,7 @@ __all__ = ["Confinement", "ExecutionConfig", "ExecutionPool", "ExecutionResult",
 ZYGOTE_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
               "MALLOC_ARENA_MAX": "2", "PYTHONDONTWRITEBYTECODE": "1"}
 ZYGOTE_MAIN = "import sys; from arc_induct.sandbox import zygote_main; zygote_main(sys.argv[1])"
-PIPE_ROOM = (64 << 10) - 64  # a Linux pipe's default capacity, less room for frame headers
-GRACE_S = 60.0  # beyond the timeout before a zygote counts as hung (emptying a 1,500-deep tree took 10 s under load)
+GRACE_S = 60.0  # beyond the timeout before a zygote counts as hung (it empties its scratch folder first)
 START_TIMEOUT_S = 120.0  # a zygote's start-up (python + numpy + scipy) on a loaded machine
 GRID_KINDS = ("ok", "exception", "memory", "invalid_output")  # what one grid can end as
 # What real programs import, loaded once per zygote; a module not installed (scipy) is skipped.
@@ -149,38 +147,31 @@ def decode(task: Task, header: dict[str, Any], data: bytes) -> ExecutionResult:
                            tuple(errors[n_train:]), train_correct, test_correct, header["seconds"], task.id)
 
 
-class _Worker:
-    """One zygote and the thread feeding it. The thread also starts the zygote, so the process has a
-    parent thread that lives as long as the pool."""
+class _Zygote:
+    """One warm zygote process in a scratch folder of its own. Replaced, in a fresh folder, when it
+    died, hung, forged or garbled its reply, or could not empty its folder: only its running
+    program is lost."""
 
-    def __init__(self, pool: ExecutionPool, index: int) -> None:
-        self.pool, self.index = pool, index
+    def __init__(self, root: str, index: int, settings: dict[str, Any]) -> None:
+        self.root, self.index, self.settings = root, index, settings
         self.proc: subprocess.Popen | None = None
         self.workdir: str | None = None
-        self.report: dict[str, Any] = {}
         self.restarts = -1  # the first start is not a restart
-        self.waiting = False  # blocked on the pool's queue
-        self.ready = threading.Event()
-        self.start_error: BaseException | None = None
-        self.thread = threading.Thread(target=self._loop, name=f"exec-worker-{index}", daemon=True)
-        self.thread.start()
+        self.start()
 
-    def _start(self) -> None:
-        """A new zygote in a fresh scratch folder (the old one is removed, or left if it cannot be)."""
-        self._stop()
-        pool = self.pool
-        self.workdir = tempfile.mkdtemp(prefix=f"w{self.index}-", dir=pool.root)
-        settings = {**asdict(pool.confinement_settings), "workdir": self.workdir,
-                    "cpu": pool._cpus[self.index] if pool._cpus else None}
-        self.proc = subprocess.Popen([sys.executable, "-c", ZYGOTE_MAIN, orjson.dumps(settings).decode()],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, **ZYGOTE_ENV})
+    def start(self) -> None:
+        self.stop()
+        self.workdir = tempfile.mkdtemp(prefix=f"w{self.index}-", dir=self.root)
+        settings = orjson.dumps({**self.settings, "workdir": self.workdir}).decode()
+        self.proc = subprocess.Popen([sys.executable, "-c", ZYGOTE_MAIN, settings], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, env={**os.environ, **ZYGOTE_ENV})
         hello = read_frame(self.proc.stdout.fileno(), 1 << 16, time.monotonic() + START_TIMEOUT_S)
         if hello is None:
             raise RuntimeError(f"execution worker {self.index} exited during start-up (see stderr)")
         self.report = orjson.loads(hello)
         self.restarts += 1
 
-    def _stop(self) -> None:
+    def stop(self) -> None:
         if self.proc is not None:
             self.proc.kill()  # its children die with it (PDEATHSIG)
             self.proc.wait()
@@ -192,151 +183,69 @@ class _Worker:
                 os.rmdir(self.workdir)
             self.workdir = None
 
-    def _loop(self) -> None:
-        try:
-            self._start()
-        except BaseException as e:  # reported by the pool's constructor
-            self.start_error = e
-        self.ready.set()
-        if self.start_error is not None:
-            return
-        # One job waits in the zygote's pipe behind the running one, so the zygote starts it the
-        # moment it answers, not a round trip through this thread later (on a loaded machine each
-        # wake-up is a wait in the run queue). Only when both fit in the pipe: a write blocking
-        # while the zygote blocks writing a large answer would deadlock.
-        sent: deque[_Job] = deque()  # written to the zygote, unanswered; the first is running
-        held: _Job | None = None
-        stopping = False
-        while not (stopping and held is None and not sent):
-            if held is None and not stopping and len(sent) < 2:
-                held, stopping = self._take(block=not sent)
-            if held is not None and (not sent or len(sent[0].frame) + len(held.frame) <= PIPE_ROOM):
-                self._send(held)
-                sent.append(held)
-                held = None
-            elif sent:
-                self._answer(sent)
-        self._stop()
-
-    def _take(self, block: bool) -> tuple[_Job | None, bool]:
-        """(a job from the pool's queue, or None; whether the pool is stopping). Without `block`, only
-        when no other worker waits for one: an idle zygote should run it, not a busy one queue it."""
-        try:
-            if block:
-                self.waiting = True
-                try:
-                    item = self.pool._jobs.get()
-                finally:
-                    self.waiting = False
-            elif any(w.waiting for w in self.pool._workers):
-                return None, False
-            else:
-                item = self.pool._jobs.get_nowait()
-        except queue.Empty:
-            return None, False
-        if item is None:
-            return None, True
-        future, code, task = item
-        if not future.set_running_or_notify_cancel():
-            return None, False
-        limits = self.pool.limits
-        grids = [p.input for p in task.train] + list(task.test_inputs)
-        timeout = limits.timeout_for(len(grids))
-        try:
-            job = orjson.dumps({"code": code, "grids": grids, "timeout_s": timeout, "memory_mb": limits.memory_mb,
-                                "cpu_s": limits.cpu_s, "file_bytes": limits.file_bytes,
-                                "max_output_bytes": limits.max_output_bytes})
-        except TypeError as e:  # e.g. code with a lone surrogate: this job fails, the worker goes on
-            future.set_exception(e)
-            return None, False
-        return _Job(future, task, frame(job) + secrets.token_bytes(NONCE_BYTES), timeout), False
-
-    def _send(self, job: _Job) -> None:
-        """Write the job; a dead zygote is found (and the job sent again) when its answer is read."""
-        try:
-            if self.proc is None or self.proc.poll() is not None:
-                self._start()  # died while idle (or after a failed job): nothing of it is running
-            write_all(self.proc.stdin.fileno(), job.frame)
-        except BrokenPipeError:
-            pass
-        except BaseException as e:  # a zygote that cannot restart: this job fails, the worker goes on
-            job.future.set_exception(e)
-            job.failed = True
-
-    def _answer(self, sent: deque[_Job]) -> None:
-        """Settle the running job's future from the zygote's reply. A zygote that died, hung, or
-        answered without the job's nonce is replaced and the jobs behind (never started, or killed
-        with it) are sent to the new one."""
-        job = sent.popleft()
-        if job.failed:
-            return
-        start, limit = time.monotonic(), self.pool.limits.max_output_bytes + 1
-        deadline = start + job.timeout + GRACE_S  # it started no earlier than now: the one before is done
+    def run(self, task: Task, job: bytes, timeout: float, limit: int) -> ExecutionResult:
+        """Send one job with a fresh nonce and decode the reply that carries it."""
+        if self.proc is None or self.proc.poll() is not None:
+            self.start()  # died while idle, or stopped after the last job
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        start = time.monotonic()
+        deadline = start + timeout + GRACE_S
         fatal, meta, data = None, None, b""
         try:
+            write_all(self.proc.stdin.fileno(), frame(job) + nonce)
             header = read_frame(self.proc.stdout.fileno(), 1 << 16, deadline)
             data = read_frame(self.proc.stdout.fileno(), limit, deadline) if header is not None else None
             if header is None or data is None:
-                code = self.proc.wait()
-                how = f"signal {-code}" if code < 0 else f"exit status {code}"
-                fatal = ["crashed", f"execution worker died ({how}) while running this program"]
-            elif header[:NONCE_BYTES] != job.frame[-NONCE_BYTES:]:
+                raise BrokenPipeError
+            if header[:NONCE_BYTES] != nonce:
                 fatal = ["invalid_output", "the worker's reply was forged (wrong nonce)"]
             else:
                 meta = orjson.loads(header[NONCE_BYTES:])
+        except BrokenPipeError:
+            code = self.proc.wait()
+            how = f"signal {-code}" if code < 0 else f"exit status {code}"
+            fatal = ["crashed", f"execution worker died ({how}) while running this program"]
         except TimeoutError:
             fatal = ["crashed", "execution worker stopped answering while running this program"]
         except ValueError:  # a frame longer than any reply: someone else wrote into the stream
             fatal = ["invalid_output", "the worker's reply stream was written by someone else"]
-        if meta is not None:
-            job.future.set_result(decode(job.task, meta, data))
-            if meta["clean"]:
-                return
-        else:
-            job.future.set_result(decode(job.task, {"fatal": fatal, "seconds": time.monotonic() - start}, b""))
-        self._stop()  # a stream no longer trusted, or a scratch folder that would not empty
-        for waiting in sent:
-            if not waiting.failed:
-                self._send(waiting)
-
-
-@dataclass
-class _Job:
-    """A job between the pool's queue and its zygote's answer: its frame ends with its nonce."""
-
-    future: concurrent.futures.Future[ExecutionResult]
-    task: Task
-    frame: bytes
-    timeout: float
-    failed: bool = False  # could not be sent: its future already holds the error
+        if meta is None or not meta["clean"]:
+            self.stop()  # a stream no longer trusted, or a scratch folder that would not empty
+        if meta is None:
+            return decode(task, {"fatal": fatal, "seconds": time.monotonic() - start}, b"")
+        return decode(task, meta, data)
 
 
 class ExecutionPool:
     """Runs programs on tasks in `workers` zygote processes (default: all usable cores), each pinned
-    to a core of its own unless `pin` is False. A context manager; submit/run/imap may be called
-    from any thread. Linux only."""
+    to a core of its own unless `pin` is False, fed by as many threads. A context manager;
+    submit/run/imap may be called from any thread. Linux only."""
 
     def __init__(self, workers: int | None = None, limits: Limits = Limits(), in_flight: int | None = None,
                  pin: bool = True, confinement: Confinement = Confinement()) -> None:
         cpus = sorted(os.sched_getaffinity(0))  # the usable cores (cpuset, taskset), in order
         self.workers = workers or len(cpus)
         self.limits, self.confinement_settings = limits, confinement
-        # Pinned, a zygote woken by its child's exit does not queue behind the other worker while a
-        # core idles (11-14% idle time and ~15% fewer programs/s unpinned on 2 cores, issue 3).
-        self._cpus = cpus[: self.workers] if pin and self.workers <= len(cpus) else []
         self.in_flight = in_flight or 4 * self.workers
         self.root = tempfile.mkdtemp(prefix="arc-exec-")
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._closed = False
-        self._workers = [_Worker(self, i) for i in range(self.workers)]
-        for w in self._workers:
-            w.ready.wait()
-        failed = next((w.start_error for w in self._workers if w.start_error), None)
+        self._threads = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="exec-worker")
+        # Pinned, a zygote woken by its child's exit does not queue behind the other worker while a
+        # core idles (11-14% idle time and ~15% fewer programs/s unpinned on 2 cores, issue 3).
+        pinned = pin and self.workers <= len(cpus)
+        settings = [{**asdict(confinement), "cpu": cpus[i] if pinned else None} for i in range(self.workers)]
+        starts = [self._threads.submit(_Zygote, self.root, i, settings[i]) for i in range(self.workers)]
+        concurrent.futures.wait(starts)
+        self._zygotes = [f.result() for f in starts if f.exception() is None]
+        self._idle: queue.SimpleQueue[_Zygote] = queue.SimpleQueue()  # a thread takes one, runs, puts it back
+        for z in self._zygotes:
+            self._idle.put(z)
+        failed = next((f.exception() for f in starts if f.exception() is not None), None)
         if failed is not None:
             self.close()
             raise RuntimeError(f"could not start the execution pool: {failed}") from failed
         # A cap below what the warm interpreter maps would make every program a "memory" failure.
-        floor = self._workers[0].report["address_space_mb"] + 64
+        floor = self._zygotes[0].report["address_space_mb"] + 64
         if limits.memory_mb < floor:
             self.close()
             raise LimitsError(f"memory_mb={limits.memory_mb} leaves no room: the warm interpreter alone "
@@ -346,22 +255,30 @@ class ExecutionPool:
     def confinement(self) -> dict[str, Any]:
         """What children get: {"uid": int | None, "ipc_namespace": bool, "landlock_abi": int (0: none),
         "seccomp": bool, "preloaded": [module names]}."""
-        return {k: v for k, v in self._workers[0].report.items() if k != "address_space_mb"}
+        return {k: v for k, v in self._zygotes[0].report.items() if k != "address_space_mb"}
 
     @property
     def pids(self) -> list[int]:  # the zygotes now running (for monitoring, and tests that kill one)
-        return [w.proc.pid for w in self._workers if w.proc is not None]
+        return [z.proc.pid for z in self._zygotes if z.proc is not None]
 
     @property
     def restarts(self) -> int:  # how many times a zygote was replaced since the pool started
-        return sum(w.restarts for w in self._workers)
+        return sum(z.restarts for z in self._zygotes)
 
     def submit(self, code: str, task: Task) -> concurrent.futures.Future[ExecutionResult]:
         if self._closed:
             raise RuntimeError("ExecutionPool is closed")
-        future: concurrent.futures.Future[ExecutionResult] = concurrent.futures.Future()
-        self._jobs.put((future, code, task))
-        return future
+        return self._threads.submit(self._run, code, task)
+
+    def _run(self, code: str, task: Task) -> ExecutionResult:
+        grids = [p.input for p in task.train] + list(task.test_inputs)
+        timeout = self.limits.timeout_for(len(grids))
+        job = orjson.dumps({**asdict(self.limits), "code": code, "grids": grids, "timeout_s": timeout})
+        zygote = self._idle.get()  # never waits: there are as many zygotes as threads
+        try:
+            return zygote.run(task, job, timeout, self.limits.max_output_bytes + 1)
+        finally:
+            self._idle.put(zygote)
 
     def run(self, code: str, task: Task) -> ExecutionResult:
         return self.submit(code, task).result()
@@ -398,16 +315,9 @@ class ExecutionPool:
         if self._closed:
             return
         self._closed = True
-        while cancel_pending:
-            try:
-                item = self._jobs.get_nowait()
-            except queue.Empty:
-                break
-            item[0].cancel()
-        for _ in self._workers:
-            self._jobs.put(None)
-        for w in self._workers:
-            w.thread.join()
+        self._threads.shutdown(wait=True, cancel_futures=cancel_pending)
+        for z in self._zygotes:
+            z.stop()
         if empty_folder(self.root):
             os.rmdir(self.root)
         else:  # e.g. an immutable file a program made without the uid drop: say so, never fail

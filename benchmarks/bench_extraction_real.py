@@ -2,8 +2,9 @@
 
 Reads completions.jsonl of the real-text corpus (scripts/build_real_corpus.py) and reports, per
 model and overall: the share of completions whose extraction parses and defines `transform`
-at top level, among all completions and among those whose text contains `def transform`; the
-failures by reason; and agreement with the recording harness's own extractor where both found
+at top level, among all completions, among those whose text contains `def transform`, and among
+those holding a complete one (`complete_transform`: some `def transform` whose function, cut from
+its line to the next line indented no deeper or a fence, parses on its own); the failures by reason; and agreement with the recording harness's own extractor where both found
 a program. `--baseline FILE` runs another extraction.py (e.g. the code before a change) side by side.
   .venv/bin/python benchmarks/bench_extraction_real.py /work/corpus/completions.jsonl [--baseline OLD.py]
 """
@@ -14,7 +15,9 @@ import argparse
 import ast
 import importlib.util
 import json
+import re
 import sys
+import textwrap
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -42,6 +45,25 @@ def defines_transform(code: str | None) -> ast.Module | None:
     return tree if any(isinstance(n, ast.FunctionDef) and n.name == "transform" for n in tree.body) else None
 
 
+def complete_transform(text: str) -> bool:
+    """Some `def transform` in `text` whose function parses on its own: the completion holds a
+    whole program, whatever else around it (prose, other blocks, an unfinished test) is broken."""
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if not re.match(r"\s*def\s+transform\s*\(", line):
+            continue
+        indent, end = len(line) - len(line.lstrip()), i + 1
+        while end < len(lines) and not lines[end].lstrip().startswith("```") and (
+                not lines[end].strip() or len(lines[end]) - len(lines[end].lstrip()) > indent):
+            end += 1
+        try:
+            ast.parse(textwrap.dedent("\n".join(lines[i:end])))
+            return True
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            pass
+    return False
+
+
 def measure(rows: list[dict], extract) -> dict:
     total, ok = Counter(), Counter()
     reasons: Counter[str] = Counter()
@@ -52,7 +74,9 @@ def measure(rows: list[dict], extract) -> dict:
         e = extract(text)
         tree = defines_transform(e.code)
         has_def = "def transform" in text
-        for key in ("all", f"model:{row['model']}") + (("with_def",) if has_def else ()):
+        complete = has_def and complete_transform(text)
+        for key in ("all", f"model:{row['model']}") + (("with_def",) if has_def else ()) + \
+                (("complete_transform",) if complete else ()):
             total[key] += 1
             ok[key] += tree is not None
         if tree is None and has_def:
@@ -82,7 +106,7 @@ def main() -> None:
     if args.baseline:
         report["before"] = measure(rows, load_extractor(args.baseline))
     print(f"{len(rows)} completions of {len({r['model'] for r in rows})} models")
-    keys = ["all", "with_def"] + sorted(k for k in report["after"]["share"] if k.startswith("model:"))
+    keys = ["all", "with_def", "complete_transform"] + sorted(k for k in report["after"]["share"] if k.startswith("model:"))
     print(f"{'':62} {'n':>6} " + " ".join(f"{n:>8}" for n in report))
     for k in keys:
         print(f"{k[:62]:62} {report['after']['count'][k]:>6} " + " ".join(f"{report[n]['share'][k]:>8.2%}" for n in report))

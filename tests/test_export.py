@@ -15,6 +15,7 @@ import sys
 import orjson
 import pytest
 
+from arc_induct.cli import main
 from arc_induct.config import RunConfig
 from arc_induct.execution import ExecutionPool
 from arc_induct.export import LICENCES, ExportConfig, ExportError, export, is_evaluation, normalise
@@ -304,7 +305,7 @@ OUT
 """
 
 
-def test_a_run_in_another_prompt_format_is_exported_in_that_format(tmp_path, four_tasks):
+def test_a_run_in_another_prompt_format_is_exported_in_that_format(tmp_path, four_tasks, capsys):
     fmt = tmp_path / "mine.jinja"
     fmt.write_text(FORMAT)
     run = replayed_run(tmp_path, four_tasks, **{"prompts.format": str(fmt), "prompts.encoding": "spaced"})
@@ -320,3 +321,20 @@ def test_a_run_in_another_prompt_format_is_exported_in_that_format(tmp_path, fou
     other = export(run, str(four_tasks), tmp_path / "b", ExportConfig(workers=2))
     assert "identical to the run's" not in other["prompt_format"]["checked_against_the_run"]
     assert other["prompt_format"]["hash"] != mine["prompt_format"]["hash"]
+    # The CLI reads the run's dataset and prompt format from its run_config.json: no flags needed.
+    assert main(["export", str(run), "--out", str(tmp_path / "c"), "--workers", "2"]) == 0
+    assert str(run / "run_config.json") in capsys.readouterr().out
+    recorded = orjson.loads((tmp_path / "c" / "manifest.json").read_bytes())["prompt_format"]
+    assert recorded["hash"] == mine["prompt_format"]["hash"] and recorded["grid_encoding"] == "spaced"
+    assert recorded["checked_against_the_run"] == checked
+
+
+def test_export_without_a_run_config_needs_dataset_and_a_bad_one_is_named(tmp_path, capsys):
+    (tmp_path / "attempts.jsonl").write_bytes(b"")
+    assert main(["export", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
+    assert "--dataset: required" in capsys.readouterr().err
+    (tmp_path / "run_config.json").write_text('{"dataset": "arc-agi-1/training"')  # cut short
+    assert main(["export", str(tmp_path / "attempts.jsonl"), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "run_config.json") in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()

@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import time
+from typing import Any
 from pathlib import Path
 
 import orjson
@@ -22,9 +23,10 @@ from arc_induct.config import BACKENDS, PRESETS, ConfigError
 from arc_induct.batch import ProgramFileError, execute_file
 from arc_induct.execution import Limits, LimitsError
 from arc_induct.export import ExportError
+from arc_induct.kaggle import find_gpus
 from arc_induct.prompts import ENCODINGS, FormatError, builtin_formats
 from arc_induct.quantize import QuantizeError, folder_mb, quantization_summary, quantize
-from arc_induct.replicas import ReplicaError, Replicas, ServingConfig, detect_gpus
+from arc_induct.replicas import ReplicaError, Replicas, ServingConfig
 from arc_induct.router import APIS, POLICIES, AuthError, RouterError, RoutingConfig
 from arc_induct.scoring import ScoringError, score_submission
 from arc_induct.store import StoreError, read_attempts
@@ -160,14 +162,30 @@ def cmd_execute(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from arc_induct.export import ExportConfig, export, summary
+    from arc_induct.export import ExportConfig, export, recorded_settings, summary
 
+    # A flag wins; else what the run recorded (run_config.json); else the built-in default.
+    recorded = recorded_settings(Path(args.source))
+    model = args.model or (Path(recorded["model"]) if recorded.get("model") else None)
+    def pick(flag: Any, key: str, default: Any) -> Any:
+        return flag if flag is not None else recorded.get(key, default)
+
+    settings = dict(dataset=pick(args.dataset, "dataset", None),
+                    prompt_format=pick(args.prompt_format, "prompt_format", "default"),
+                    grid_encoding=pick(args.grid_encoding, "grid_encoding", "digits"),
+                    threshold=pick(args.hardcoded_threshold, "threshold", THRESHOLD),
+                    model=model if model is None or model.is_dir() else None)
+    if settings["dataset"] is None:
+        raise ExportError(f"--dataset: required, {args.source} has no run_config.json to read it from")
+    if recorded:
+        print(f"settings not given as flags are the run's ({recorded['path']}): " +
+              ", ".join(f"{k} {v}" for k, v in settings.items()))
     cfg = ExportConfig(kinds=tuple(k.strip() for k in args.kinds.split(",") if k.strip()),
                        max_per_task=args.max_per_task, validation_share=args.validation_share,
-                       threshold=args.hardcoded_threshold, assistant=args.assistant,
-                       prompt_format=args.prompt_format, grid_encoding=args.grid_encoding,
+                       threshold=settings["threshold"], assistant=args.assistant,
+                       prompt_format=settings["prompt_format"], grid_encoding=settings["grid_encoding"],
                        allow_eval=args.allow_eval, workers=args.workers)
-    manifest = export(Path(args.source), args.dataset, Path(args.out), cfg, model=args.model)
+    manifest = export(Path(args.source), settings["dataset"], Path(args.out), cfg, model=settings["model"])
     print(summary(manifest))
     print(f"wrote {args.out}: train.jsonl, validation.jsonl, rows.jsonl, manifest.json")
     return 0
@@ -192,7 +210,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # promises that SIGINT stops everything, so it takes the signal back.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     # A preset fixes gpus/replicas unless flags say otherwise; without one, one server per GPU found.
-    gpus = args.gpus if args.gpus is not None or args.preset else detect_gpus()
+    gpus = args.gpus if args.gpus is not None or args.preset else len(find_gpus())
     replicas = args.replicas if args.replicas or args.preset else (gpus or 1)
     overrides = {k: v for k, v in dict(
         gpus=gpus, replicas=replicas, kv_cache_dtype=args.kv_cache_dtype,
@@ -350,21 +368,22 @@ def build_parser() -> argparse.ArgumentParser:
         "(a clean but wrong program, right for a new task made of its own outputs), refinements (parent's "
         "refinement prompt -> a child that raised train accuracy). Every target is re-executed first.")
     s.add_argument("source", metavar="RUN_DIR_OR_ATTEMPTS")
-    s.add_argument("--dataset", required=True, help=DATASET_HELP + "; the one the run used")
+    s.add_argument("--dataset", help=DATASET_HELP + "; default: the run's (run_config.json)")
     s.add_argument("--out", required=True, help="folder to write (must not hold an export already)")
     s.add_argument("--kinds", default="correct,relabelled,refinements", help="comma list (default: %(default)s)")
     s.add_argument("--max-per-task", type=int, default=8, metavar="N", help="rows per task and kind (default %(default)s)")
     s.add_argument("--validation-share", type=float, default=0.1, help="share of tasks held out (default %(default)s)")
-    s.add_argument("--prompt-format", default="default", metavar="NAME|FILE",
+    s.add_argument("--prompt-format", metavar="NAME|FILE",
                    help=f"the run's prompt format: built-in ({', '.join(builtin_formats())}) or a template file "
-                   "(default: %(default)s)")
-    s.add_argument("--grid-encoding", default="digits", choices=sorted(ENCODINGS), help="the run's (default: digits)")
+                   "(default: the run's, from run_config.json; without one: default)")
+    s.add_argument("--grid-encoding", choices=sorted(ENCODINGS), help="the run's (default: the run's, else digits)")
     s.add_argument("--model", type=Path, help="the run's model folder: its chat template re-renders each prompt "
-                   "to check it against the hash the run stored (a difference is then an error)")
+                   "to check it against the hash the run stored (a difference is then an error; default: the "
+                   "run's, when that folder exists)")
     s.add_argument("--assistant", choices=("program", "completion"), default="program",
                    help="assistant message: the program in a ```python block, or the model's whole text")
-    s.add_argument("--hardcoded-threshold", type=float, default=THRESHOLD,
-                   help="the run's scheduling.hardcoded_threshold (default %(default)s)")
+    s.add_argument("--hardcoded-threshold", type=float,
+                   help=f"the run's scheduling.hardcoded_threshold (default: the run's, else {THRESHOLD})")
     s.add_argument("--allow-eval", action="store_true", help="export programs of an evaluation dataset anyway")
     s.add_argument("--workers", type=int, help="programs re-executed in parallel (default: all cores)")
     s.set_defaults(func=cmd_export)

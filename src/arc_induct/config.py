@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from arc_induct.execution import ExecutionConfig, Limits
 from arc_induct.prompts import ENCODINGS, PromptConfig
 from arc_induct.replicas import ServingConfig
@@ -69,6 +71,11 @@ class RunConfig:
     @property
     def submission_path(self) -> Path:
         return self.submission if self.submission is not None else self.out / "submission.json"
+
+    def to_json(self) -> bytes:
+        """The whole tree (paths as text), as a run records it in OUT/run_config.json: what `export`
+        reads back (dataset, model, prompt format, threshold) and what a reader checks a run against."""
+        return orjson.dumps(dataclasses.asdict(self), default=str, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
 
     def override(self, changes: dict[str, Any]) -> RunConfig:
         """A copy with `changes` applied; keys are field names, dotted for sections

@@ -304,6 +304,23 @@ def _task_ids(name: str) -> frozenset[str]:
     return frozenset(t.id for t in load_tasks(name))
 
 
+def recorded_settings(source: Path) -> dict[str, Any]:
+    """What the run recorded in run_config.json beside its attempts.jsonl: {"dataset", "model",
+    "prompt_format", "grid_encoding", "threshold", "path"}; {} when there is none (runs before the
+    record existed, a store copied alone). A record that cannot be read is one ExportError naming it."""
+    path = (source if source.is_dir() else source.parent) / "run_config.json"
+    if not path.exists():
+        return {}
+    try:
+        cfg = orjson.loads(path.read_bytes())
+        return {"dataset": cfg["dataset"], "model": cfg["model"], "prompt_format": cfg["prompts"]["format"],
+                "grid_encoding": cfg["prompts"]["encoding"], "threshold": cfg["scheduling"]["hardcoded_threshold"],
+                "path": path}
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError) as e:
+        raise ExportError(f"{path}: not a run's config ({type(e).__name__}: {e}); pass the run's flags and "
+                          "move the file away") from None
+
+
 def export(store: Path, dataset: str, out: Path, cfg: ExportConfig, model: Path | None = None) -> dict[str, Any]:
     """Write OUT/train.jsonl, OUT/validation.jsonl ({"messages": [...]} per line), OUT/rows.jsonl (per
     row: its file and line, kind, tasks, attempt and the outputs its program gives) and

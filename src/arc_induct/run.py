@@ -17,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import logging
+import os
 import signal
 import threading
 import time
@@ -89,6 +91,10 @@ def run_job(cfg: RunConfig, api_key: str | None = None) -> Report:
         from arc_induct.tiny_model import make_tiny_model  # the dry run: no download, ever
 
         model = make_tiny_model(cfg.out / "tiny-model", seed=cfg.seed)
+    # What export reads back (dataset, model, prompt format, threshold): the latest start's settings.
+    record = cfg.out / "run_config.json"
+    record.with_suffix(".tmp").write_bytes(dataclasses.replace(cfg, model=model).to_json())
+    os.replace(record.with_suffix(".tmp"), record)
     if cfg.backend != "replay" and model is not None and is_tiny_model(model):
         notes.append(TINY_MODEL_NOTE)  # only when it is the model sampled (the dry run, the CPU notebook)
     tokenizer = load_tokenizer(model)

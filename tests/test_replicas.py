@@ -105,12 +105,19 @@ def test_a_gpu_replica_that_fails_to_start_is_retried_once_and_the_others_serve(
                                           f"log {tmp_path / 'logs/replica-1.log'}"]
             assert http_ok(r.endpoints[0] + "/health") and http_ok(r.endpoints[2] + "/health")
             deadline = time.monotonic() + 20
-            while r.restarts[1] < 1:  # the watchdog keeps trying it (up to max_restarts)
+            # The watchdog keeps trying it (up to max_restarts), then leaves it down, saying so once.
+            while not any("left down" in m.getMessage() for m in caplog.records):
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
-    assert (tmp_path / "logs/replica-1.log").read_text().count("invalid device ordinal (GPU 1)") >= 2
+            time.sleep(3 * cfg.watchdog_interval_s)
+            assert r.restarts[1] == 1
+    assert (tmp_path / "logs/replica-1.log").read_text().count("invalid device ordinal (GPU 1)") >= 3
     shown = [m.getMessage() for m in caplog.records if m.getMessage().startswith("replica 1 did not start")]
     assert len(shown) == 2 and all("invalid device ordinal" in m for m in shown)  # each failure, its log tail
+    # Each later death shows its log tail too: why it died is on the console, not only in the file.
+    died = [m.getMessage() for m in caplog.records if m.getMessage().startswith("replica 1 died")]
+    assert len(died) == 2 and "restarting" in died[0] and "left down" in died[1]
+    assert all("invalid device ordinal" in m for m in died)
 
 
 def test_with_no_replica_up_start_raises_startup_error_with_each_log(fake_vllm, tmp_path):

@@ -171,6 +171,7 @@ class _Server:
     log_path: Path
     proc: subprocess.Popen | None = None
     restarts: int = 0
+    left_down: bool = False  # died after its last allowed restart (said once)
 
 
 class Replicas:
@@ -341,9 +342,14 @@ class Replicas:
                     if self._stopping.is_set() or s.proc is None or s.proc.poll() is None:
                         continue
                     if s.restarts >= self.config.max_restarts:
+                        if not s.left_down:
+                            s.left_down = True
+                            log.error("replica %d died (status %s) after %d restarts: left down; its requests go "
+                                      "to the others; log %s ends with:\n%s", s.index, s.proc.returncode,
+                                      s.restarts, s.log_path, log_tail(s.log_path, 10))
                         continue
-                    log.warning("replica %d died (status %s); restarting on port %d; log %s",
-                                s.index, s.proc.returncode, s.port, s.log_path)
+                    log.warning("replica %d died (status %s); restarting on port %d; log %s ends with:\n%s",
+                                s.index, s.proc.returncode, s.port, s.log_path, log_tail(s.log_path, 10))
                     _kill_groups([s.proc])  # its engine subprocesses may have outlived it
                     s.restarts += 1
                     self._launch(s)

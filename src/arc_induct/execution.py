@@ -165,10 +165,8 @@ class _Zygote:
 
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.kill()  # its children die with it (PDEATHSIG)
-            self.proc.wait()
-            self.proc.stdin.close()
-            self.proc.stdout.close()
+            with self.proc:  # then its pipes are closed and it is reaped
+                self.proc.kill()  # its children die with it (PDEATHSIG)
             self.proc = None
         if self.workdir is not None:
             if empty_folder(self.workdir):

@@ -203,7 +203,7 @@ def run_job(job: dict, settings: dict) -> tuple[dict, bytes]:
         fatal = _death(status)
     killed_all = settings["bpf"] is None and settings["uid"] is not None
     if killed_all:
-        _kill_uid(settings["uid"])  # without seccomp: what left the process group (setsid daemons)
+        _in_child(_kill_uid, settings["uid"])  # without seccomp: what left the process group (setsid daemons)
     _reap_orphans(wait=killed_all)
     return {"fatal": fatal, "seconds": time.monotonic() - start, "clean": reset_scratch(settings["uid"])}, data
 
@@ -242,16 +242,11 @@ def _death(status: int) -> list[str] | None:
 
 
 def _kill_uid(uid: int) -> None:
-    """SIGKILL every process running as `uid`: a throwaway child becomes that user and kill(-1)s."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setresuid(uid, uid, uid)
-            if os.getresuid() == (uid, uid, uid) and uid != 0:  # never as root: that would reach everything
-                os.kill(-1, signal.SIGKILL)
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
+    """SIGKILL every process running as `uid`; called in a throwaway child, which becomes that user
+    (kill(-1) spares the caller)."""
+    os.setresuid(uid, uid, uid)
+    if os.getresuid() == (uid, uid, uid) and uid != 0:  # never as root: that would reach everything
+        os.kill(-1, signal.SIGKILL)
 
 
 def _reap_orphans(wait: bool) -> None:
@@ -296,17 +291,17 @@ def zygote_main(settings_json: str) -> None:
     # off (and the report says so) rather than crashing every program. The uid is one no account
     # uses, one per zygote (per live pid): kill(-1) from a program reaches only its own processes.
     uid = settings["uid_base"] + os.getpid() if settings["drop_uid"] and os.geteuid() == 0 else None
-    settings["uid"] = uid if uid is not None and _probe(confine.drop_privileges, uid) else None
+    settings["uid"] = uid if uid is not None and _in_child(confine.drop_privileges, uid) else None
     if settings["uid"] is not None:
         _reachable_imports()
     ruleset, abi = confine.landlock_ruleset(settings["workdir"]) if settings["landlock"] else (None, 0)
-    if ruleset is not None and not _probe(confine.apply_landlock, ruleset):
+    if ruleset is not None and not _in_child(confine.apply_landlock, ruleset):
         ruleset = None
     bpf = confine.seccomp_filter() if settings["seccomp"] else None
-    if bpf is not None and not _probe(confine.apply_seccomp, bpf):
+    if bpf is not None and not _in_child(confine.apply_seccomp, bpf):
         bpf = None
     # With seccomp SysV IPC is refused already; a namespace per program would cost ~0.3 ms more.
-    settings["ipc_namespace"] = bpf is None and settings["uid"] is not None and _probe(confine.new_ipc_namespace)
+    settings["ipc_namespace"] = bpf is None and settings["uid"] is not None and _in_child(confine.new_ipc_namespace)
     settings.update(ruleset=ruleset, bpf=bpf, zygote=os.getpid())  # what unsafe_execute applies
     if not reset_scratch(settings["uid"]):
         raise RuntimeError(f"cannot make the scratch folder {settings['workdir']}/{JOB_FOLDER}")
@@ -340,7 +335,8 @@ def _reachable_imports() -> None:
     sys.path_importer_cache.clear()
 
 
-def _probe(step, *args) -> bool:
+def _in_child(step, *args) -> bool:
+    """Runs `step(*args)` in a throwaway child; True if it returned."""
     pid = os.fork()
     if pid == 0:
         try:

@@ -222,8 +222,7 @@ class ExecutionPool:
         pinned = pin and self.workers <= len(cpus)
         settings = [{**asdict(confinement), "cpu": cpus[i] if pinned else None} for i in range(self.workers)]
         starts = [self._threads.submit(_Zygote, self.root, i, settings[i]) for i in range(self.workers)]
-        concurrent.futures.wait(starts)
-        self._zygotes = [f.result() for f in starts if f.exception() is None]
+        self._zygotes = [f.result() for f in starts if f.exception() is None]  # exception() waits for the start
         self._idle: queue.SimpleQueue[_Zygote] = queue.SimpleQueue()  # a thread takes one, runs, puts it back
         for z in self._zygotes:
             self._idle.put(z)

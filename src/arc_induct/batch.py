@@ -30,9 +30,8 @@ class ProgramFileError(ValueError):
     """`arc-induct execute` input that cannot be used; the message names the file, line, field or flag."""
 
 
-def execute_file(programs: Path, tasks: Sequence[Task], out: Path, workers: int | None = None,
-                 limits: Limits = Limits(), counts: Counter[str] | None = None, progress: bool = True,
-                 inputs: Sequence[Path] = ()) -> Counter[str]:
+def execute_file(programs: Path, tasks: Sequence[Task], out: Path, workers: int | None = None, limits: Limits = Limits(),
+                 counts: Counter[str] | None = None, inputs: Sequence[Path] = ()) -> Counter[str]:
     """Run every `{"task_id", "code", ...}` row of `programs` (a file or a pipe, streamed), writing
     the row plus its result to `out` in input order, one flushed line per row; `counts` (per status)
     grows as rows are written. Before `out` is opened: it must not be `programs` or any of
@@ -70,7 +69,7 @@ def execute_file(programs: Path, tasks: Sequence[Task], out: Path, workers: int 
             raise ProgramFileError(str(e)) from None
 
     with ExecutionPool(workers, limits) as pool, open(out, "wb") as sink, \
-            tqdm(unit=" programs", disable=not progress) as bar:
+            tqdm(unit=" programs") as bar:
         for result in pool.imap(items()):
             row = in_flight.popleft()
             # p once: scored here, where the test outputs are fresh; `vote` reads it back.

@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from arc_induct.grids import Grid, grid_fault
+from arc_induct.grids import grid_fault
 from arc_induct.frames import NONCE_BYTES, frame, read_frame, write_all
 from arc_induct.sandbox import MAX_ERROR_CHARS, empty_folder
 from arc_induct.store import STATUSES, ExecutionResult
@@ -108,12 +108,9 @@ def decode(task: Task, header: dict[str, Any], data: bytes) -> ExecutionResult:
     carries the fatal error."""
     n_train = len(task.train)
     n = n_train + len(task.test_inputs)
-    outputs: list[Grid | None] = [None] * n
-    errors: list[str | None] = [None] * n
-    kinds: list[str | None] = [None] * n
+    grids: list[tuple | None] = [None] * n  # (output, kind, error) from each grid's first valid line
     fatal, child_fatal = header["fatal"], None
-    lines = data.split(b"\n")
-    for number, line in enumerate(lines[:-1], 1):  # the last piece has no newline: cut by a kill, or empty
+    for number, line in enumerate(data.split(b"\n")[:-1], 1):  # the last piece has no newline: cut by a kill, or empty
         try:
             item = orjson.loads(line)
         except orjson.JSONDecodeError:
@@ -121,30 +118,25 @@ def decode(task: Task, header: dict[str, Any], data: bytes) -> ExecutionResult:
         if isinstance(item, list) and len(item) == 4 and type(item[0]) is int and 0 <= item[0] < n \
                 and item[3] in GRID_KINDS and (item[2] is None or type(item[2]) is str):
             i, out, err, kind = item
-            if kinds[i] is not None:
-                continue
             if kind == "ok" and (fault := grid_fault(out)):
                 out, err, kind = None, f"not a grid: {fault}", "invalid_output"
-            outputs[i], errors[i], kinds[i] = (out if kind == "ok" else None), (err or "")[:MAX_ERROR_CHARS] or None, kind
+            grids[i] = grids[i] or ((out if kind == "ok" else None), kind, (err or "")[:MAX_ERROR_CHARS] or None)
         elif isinstance(item, list) and len(item) == 3 and item[0] == "fatal" and item[1] in STATUSES \
                 and type(item[2]) is str:
             child_fatal = child_fatal or [item[1], item[2][:MAX_ERROR_CHARS]]
         else:  # the program wrote into its own result stream: none of its results can be trusted
             fatal = fatal or ["invalid_output", f"unreadable result line {number} from the program's process"]
-            kinds = [None] * n
+            grids = [None] * n
             break
     fatal = fatal or child_fatal
-    for i in range(n):
-        if kinds[i] is None:
-            outputs[i] = None
-            kinds[i], errors[i] = fatal or ("crashed", "no result: the program's process ended before this grid")
+    missing = (None, *(fatal or ("crashed", "no result: the program's process ended before this grid")))
+    outputs, kinds, errors = zip(*(g or missing for g in grids))
     status = fatal[0] if fatal else next((k for k in kinds if k != "ok"), "ok")
-    train_correct = tuple(outputs[i] == p.output for i, p in enumerate(task.train))
-    test_correct = None
-    if task.test_outputs is not None:
-        test_correct = tuple(outputs[n_train + i] == g for i, g in enumerate(task.test_outputs))
-    return ExecutionResult(status, tuple(outputs[:n_train]), tuple(errors[:n_train]), tuple(outputs[n_train:]),
-                           tuple(errors[n_train:]), train_correct, test_correct, header["seconds"], task.id)
+    train_correct = tuple(o == p.output for o, p in zip(outputs, task.train))
+    test_correct = (None if task.test_outputs is None
+                    else tuple(o == g for o, g in zip(outputs[n_train:], task.test_outputs)))
+    return ExecutionResult(status, outputs[:n_train], errors[:n_train], outputs[n_train:], errors[n_train:],
+                           train_correct, test_correct, header["seconds"], task.id)
 
 
 class _Zygote:
@@ -173,10 +165,8 @@ class _Zygote:
 
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.kill()  # its children die with it (PDEATHSIG)
-            self.proc.wait()
-            self.proc.stdin.close()
-            self.proc.stdout.close()
+            with self.proc:  # then its pipes are closed and it is reaped
+                self.proc.kill()  # its children die with it (PDEATHSIG)
             self.proc = None
         if self.workdir is not None:
             if empty_folder(self.workdir):
@@ -189,18 +179,17 @@ class _Zygote:
             self.start()  # died while idle, or stopped after the last job
         nonce = secrets.token_bytes(NONCE_BYTES)
         start = time.monotonic()
-        deadline = start + timeout + GRACE_S
         fatal, meta, data = None, None, b""
         try:
             write_all(self.proc.stdin.fileno(), frame(job) + nonce)
-            header = read_frame(self.proc.stdout.fileno(), 1 << 16, deadline)
-            data = read_frame(self.proc.stdout.fileno(), limit, deadline) if header is not None else None
-            if header is None or data is None:
+            reply = read_frame(self.proc.stdout.fileno(), NONCE_BYTES + (1 << 16) + limit, start + timeout + GRACE_S)
+            if reply is None:
                 raise BrokenPipeError
-            if header[:NONCE_BYTES] != nonce:
+            if not reply.startswith(nonce):
                 fatal = ["invalid_output", "the worker's reply was forged (wrong nonce)"]
             else:
-                meta = orjson.loads(header[NONCE_BYTES:])
+                header, _, data = reply[NONCE_BYTES:].partition(b"\n")
+                meta = orjson.loads(header)
         except BrokenPipeError:
             code = self.proc.wait()
             how = f"signal {-code}" if code < 0 else f"exit status {code}"
@@ -211,9 +200,7 @@ class _Zygote:
             fatal = ["invalid_output", "the worker's reply stream was written by someone else"]
         if meta is None or not meta["clean"]:
             self.stop()  # a stream no longer trusted, or a scratch folder that would not empty
-        if meta is None:
-            return decode(task, {"fatal": fatal, "seconds": time.monotonic() - start}, b"")
-        return decode(task, meta, data)
+        return decode(task, meta or {"fatal": fatal, "seconds": time.monotonic() - start}, data)
 
 
 class ExecutionPool:
@@ -235,8 +222,7 @@ class ExecutionPool:
         pinned = pin and self.workers <= len(cpus)
         settings = [{**asdict(confinement), "cpu": cpus[i] if pinned else None} for i in range(self.workers)]
         starts = [self._threads.submit(_Zygote, self.root, i, settings[i]) for i in range(self.workers)]
-        concurrent.futures.wait(starts)
-        self._zygotes = [f.result() for f in starts if f.exception() is None]
+        self._zygotes = [f.result() for f in starts if f.exception() is None]  # exception() waits for the start
         self._idle: queue.SimpleQueue[_Zygote] = queue.SimpleQueue()  # a thread takes one, runs, puts it back
         for z in self._zygotes:
             self._idle.put(z)

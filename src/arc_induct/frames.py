@@ -1,7 +1,7 @@
 """Frames between the pool and a zygote: a 4-byte little-endian length, then the payload.
 
-The pool writes a job frame followed by the job's 16-byte nonce; the zygote answers with a header
-frame that starts with that nonce, then a frame of the child's raw result lines. Readers take
+The pool writes a job frame followed by the job's 16-byte nonce; the zygote answers with one frame:
+that nonce, the header's JSON and a newline, then the child's raw result lines. Readers take
 exactly what they ask for (what follows stays in the pipe) and refuse a frame longer than
 expected, so a stream someone else wrote into is found out, not trusted. Not covered: what the
 payloads mean (sandbox.py writes them, execution.decode reads them).

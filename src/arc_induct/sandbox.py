@@ -39,8 +39,9 @@ JOB_FOLDER = "job"  # the program's working folder, inside the zygote's scratch 
 
 # -- the child: confine, then run one program on every grid ---------------------------------------
 
-def unsafe_execute(job: dict, out: int, zygote: int, settings: dict, ruleset: int | None, bpf) -> None:
-    """Runs the program. This is NOT a security sandbox: it holds only what confine.py's steps hold."""
+def unsafe_execute(job: dict, out: int, settings: dict) -> None:
+    """Runs the program. This is NOT a security sandbox: it holds only what confine.py's steps hold.
+    `settings` are the zygote's: its pid and the layers that hold (zygote_main)."""
     os.setsid()  # own process group: one killpg takes everything it started
     os.chdir(JOB_FOLDER)  # as root: after the uid drop the scratch folder (0700) is closed to it
     null = os.open(os.devnull, os.O_RDWR)
@@ -52,12 +53,12 @@ def unsafe_execute(job: dict, out: int, zygote: int, settings: dict, ruleset: in
     if settings["uid"] is not None:
         confine.drop_privileges(settings["uid"])
     confine.prctl(confine.PR_SET_PDEATHSIG, signal.SIGKILL)  # after the uid change, which clears it
-    if os.getppid() != zygote:
+    if os.getppid() != settings["zygote"]:
         os._exit(70)  # the zygote died before the line above
-    if ruleset is not None:
-        confine.apply_landlock(ruleset)
-    if bpf is not None:
-        confine.apply_seccomp(bpf)
+    if settings["ruleset"] is not None:
+        confine.apply_landlock(settings["ruleset"])
+    if settings["bpf"] is not None:
+        confine.apply_seccomp(settings["bpf"])
 
     def emit(*line) -> None:  # one line, one write
         os.write(out, orjson.dumps(line) + b"\n")
@@ -162,7 +163,7 @@ _fork = ctypes.PyDLL(None).fork
 _fork.restype = ctypes.c_int
 
 
-def run_job(job: dict, settings: dict, ruleset: int | None, bpf) -> tuple[dict, bytes]:
+def run_job(job: dict, settings: dict) -> tuple[dict, bytes]:
     """Fork, wait, kill, reap. Returns the header {"fatal": [kind, message] | None, "seconds": s,
     "clean": scratch emptied} and the child's raw result lines (decoded by the pool, not here)."""
     start = time.monotonic()
@@ -171,23 +172,28 @@ def run_job(job: dict, settings: dict, ruleset: int | None, bpf) -> tuple[dict, 
         capacity = fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, job["max_output_bytes"])
     except OSError:  # above /proc/sys/fs/pipe-max-size for a non-root pool
         capacity = fcntl.fcntl(write_end, fcntl.F_GETPIPE_SZ)
-    zygote = os.getpid()
     pid = _fork()
     if pid == 0:
         try:
             os.close(read_end)
-            unsafe_execute(job, write_end, zygote, settings, ruleset, bpf)
+            unsafe_execute(job, write_end, settings)
         finally:
             os._exit(0)  # no interpreter teardown; grids without a result line count as crashed
     os.close(write_end)
-    exited = _wait_exit(pid, start + job["timeout_s"])
+    pidfd = os.pidfd_open(pid)  # readable once the child has exited (a zombie until waitpid)
+    exited = bool(select.select([pidfd], [], [], max(0.0, start + job["timeout_s"] - time.monotonic()))[0])
+    os.close(pidfd)
     for kill in (os.killpg, os.kill):  # the group: anything it started (killpg misses a child
         try:                            # killed before its setsid)
             kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
     status = os.waitpid(pid, 0)[1]
-    data = _drain(read_end, job["max_output_bytes"] + 1)
+    os.set_blocking(read_end, False)  # a killed straggler may hold the write end a moment longer
+    try:
+        data = os.read(read_end, job["max_output_bytes"] + 1)  # one read empties a pipe
+    except BlockingIOError:
+        data = b""
     os.close(read_end)
     if len(data) > job["max_output_bytes"] or (not exited and len(data) >= capacity):
         fatal = ["invalid_output", f"program output over {job['max_output_bytes']} bytes"]
@@ -195,9 +201,9 @@ def run_job(job: dict, settings: dict, ruleset: int | None, bpf) -> tuple[dict, 
         fatal = ["timeout", f"timed out after {job['timeout_s']:.2f}s"]
     else:
         fatal = _death(status)
-    killed_all = bpf is None and settings["uid"] is not None
+    killed_all = settings["bpf"] is None and settings["uid"] is not None
     if killed_all:
-        _kill_uid(settings["uid"])  # without seccomp: what left the process group (setsid daemons)
+        _in_child(_kill_uid, settings["uid"])  # without seccomp: what left the process group (setsid daemons)
     _reap_orphans(wait=killed_all)
     return {"fatal": fatal, "seconds": time.monotonic() - start, "clean": reset_scratch(settings["uid"])}, data
 
@@ -224,25 +230,6 @@ def reset_scratch(uid: int | None) -> bool:
         return False
 
 
-def _wait_exit(pid: int, deadline: float) -> bool:
-    """True once child `pid` has exited (it stays a zombie for waitpid), False at `deadline`."""
-    fd = os.pidfd_open(pid)
-    try:
-        return bool(select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0])
-    finally:
-        os.close(fd)
-
-
-def _drain(fd: int, limit: int) -> bytes:
-    """What the child wrote, up to `limit`: one read empties a pipe. Non-blocking, because a killed
-    straggler may hold the write end a moment longer."""
-    os.set_blocking(fd, False)
-    try:
-        return os.read(fd, limit)
-    except BlockingIOError:
-        return b""
-
-
 def _death(status: int) -> list[str] | None:
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
@@ -255,16 +242,11 @@ def _death(status: int) -> list[str] | None:
 
 
 def _kill_uid(uid: int) -> None:
-    """SIGKILL every process running as `uid`: a throwaway child becomes that user and kill(-1)s."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setresuid(uid, uid, uid)
-            if os.getresuid() == (uid, uid, uid) and uid != 0:  # never as root: that would reach everything
-                os.kill(-1, signal.SIGKILL)
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
+    """SIGKILL every process running as `uid`; called in a throwaway child, which becomes that user
+    (kill(-1) spares the caller)."""
+    os.setresuid(uid, uid, uid)
+    if os.getresuid() == (uid, uid, uid) and uid != 0:  # never as root: that would reach everything
+        os.kill(-1, signal.SIGKILL)
 
 
 def _reap_orphans(wait: bool) -> None:
@@ -309,17 +291,18 @@ def zygote_main(settings_json: str) -> None:
     # off (and the report says so) rather than crashing every program. The uid is one no account
     # uses, one per zygote (per live pid): kill(-1) from a program reaches only its own processes.
     uid = settings["uid_base"] + os.getpid() if settings["drop_uid"] and os.geteuid() == 0 else None
-    settings["uid"] = uid if uid is not None and _probe(confine.drop_privileges, uid) else None
+    settings["uid"] = uid if uid is not None and _in_child(confine.drop_privileges, uid) else None
     if settings["uid"] is not None:
         _reachable_imports()
     ruleset, abi = confine.landlock_ruleset(settings["workdir"]) if settings["landlock"] else (None, 0)
-    if ruleset is not None and not _probe(confine.apply_landlock, ruleset):
+    if ruleset is not None and not _in_child(confine.apply_landlock, ruleset):
         ruleset = None
     bpf = confine.seccomp_filter() if settings["seccomp"] else None
-    if bpf is not None and not _probe(confine.apply_seccomp, bpf):
+    if bpf is not None and not _in_child(confine.apply_seccomp, bpf):
         bpf = None
     # With seccomp SysV IPC is refused already; a namespace per program would cost ~0.3 ms more.
-    settings["ipc_namespace"] = bpf is None and settings["uid"] is not None and _probe(confine.new_ipc_namespace)
+    settings["ipc_namespace"] = bpf is None and settings["uid"] is not None and _in_child(confine.new_ipc_namespace)
+    settings.update(ruleset=ruleset, bpf=bpf, zygote=os.getpid())  # what unsafe_execute applies
     if not reset_scratch(settings["uid"]):
         raise RuntimeError(f"cannot make the scratch folder {settings['workdir']}/{JOB_FOLDER}")
     gc.freeze()  # children's collections skip the warm heap: fewer copy-on-write faults
@@ -330,11 +313,11 @@ def zygote_main(settings_json: str) -> None:
               "preloaded": sorted(set(settings["preload"]) & set(sys.modules))}
     write_all(1, frame(orjson.dumps(report)))
     while (job := read_frame(0, 1 << 30)) is not None:
-        header, data = run_job(orjson.loads(job), settings, ruleset, bpf)
+        header, data = run_job(orjson.loads(job), settings)
         nonce = read_exact(0, NONCE_BYTES)  # sent with the job, read only now that the child is dead
         if nonce is None:
             return
-        write_all(1, frame(nonce + orjson.dumps(header)) + frame(data))
+        write_all(1, frame(nonce + orjson.dumps(header) + b"\n" + data))
 
 
 def _reachable_imports() -> None:
@@ -352,7 +335,8 @@ def _reachable_imports() -> None:
     sys.path_importer_cache.clear()
 
 
-def _probe(step, *args) -> bool:
+def _in_child(step, *args) -> bool:
+    """Runs `step(*args)` in a throwaway child; True if it returned."""
     pid = os.fork()
     if pid == 0:
         try:

@@ -19,7 +19,6 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import logging
-import os
 import signal
 import threading
 import time
@@ -39,7 +38,7 @@ from arc_induct.report import FailureLog, Report, build_report
 from arc_induct.router import CompletionRequest, RouterError
 from arc_induct.scheduler import Scheduler, WorkItem, sampling_deadline
 from arc_induct.store import Attempt, AttemptStore, read_attempts
-from arc_induct.submission import build_submission, write_submission
+from arc_induct.submission import build_submission, write_bytes_atomic, write_submission
 from arc_induct.tasks import Task, load_tasks
 from arc_induct.tiny_model import is_tiny_model
 from arc_induct.transduction import hardcoded_probability
@@ -92,9 +91,7 @@ def run_job(cfg: RunConfig, api_key: str | None = None) -> Report:
 
         model = make_tiny_model(cfg.out / "tiny-model", seed=cfg.seed)
     # What export reads back (dataset, model, prompt format, threshold): the latest start's settings.
-    record = cfg.out / "run_config.json"
-    record.with_suffix(".tmp").write_bytes(dataclasses.replace(cfg, model=model).to_json())
-    os.replace(record.with_suffix(".tmp"), record)
+    write_bytes_atomic(cfg.out / "run_config.json", dataclasses.replace(cfg, model=model).to_json())
     if cfg.backend != "replay" and model is not None and is_tiny_model(model):
         notes.append(TINY_MODEL_NOTE)  # only when it is the model sampled (the dry run, the CPU notebook)
     tokenizer = load_tokenizer(model)

@@ -104,12 +104,17 @@ def write_submission(path: str | Path, sub: Submission) -> Path:
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> Path:
+    return write_bytes_atomic(path, orjson.dumps(obj))
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+    """Readers see the old file or the new one, never half; a failure leaves the old one untouched."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(orjson.dumps(obj))
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes it 0600; Kaggle and other readers must be able to read it

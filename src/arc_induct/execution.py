@@ -213,6 +213,7 @@ class ExecutionPool:
         cpus = sorted(os.sched_getaffinity(0))  # the usable cores (cpuset, taskset), in order
         self.workers = workers or len(cpus)
         self.limits, self.confinement_settings = limits, confinement
+        self._job_limits = asdict(limits)  # every job's frame carries them (timeout_s then set per task)
         self.in_flight = in_flight or 4 * self.workers
         self.root = tempfile.mkdtemp(prefix="arc-exec-")
         self._closed = False
@@ -259,7 +260,7 @@ class ExecutionPool:
     def _run(self, code: str, task: Task) -> ExecutionResult:
         grids = [p.input for p in task.train] + list(task.test_inputs)
         timeout = self.limits.timeout_for(len(grids))
-        job = orjson.dumps({**asdict(self.limits), "code": code, "grids": grids, "timeout_s": timeout})
+        job = orjson.dumps({**self._job_limits, "code": code, "grids": grids, "timeout_s": timeout})
         zygote = self._idle.get()  # never waits: there are as many zygotes as threads
         try:
             return zygote.run(task, job, timeout, self.limits.max_output_bytes + 1)

@@ -14,8 +14,8 @@ import logging
 import os
 import sys
 import time
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -166,7 +166,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     # A flag wins; else what the run recorded (run_config.json); else the built-in default.
     recorded = recorded_settings(Path(args.source))
-    model = args.model or (Path(recorded["model"]) if recorded.get("model") else None)
+    if recorded.get("model") and not Path(recorded["model"]).is_dir():
+        recorded["model"] = None  # moved or deleted since the run: its prompts go unchecked, as without --model
+
     def pick(flag: Any, key: str, default: Any) -> Any:
         return flag if flag is not None else recorded.get(key, default)
 
@@ -174,7 +176,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                     prompt_format=pick(args.prompt_format, "prompt_format", "default"),
                     grid_encoding=pick(args.grid_encoding, "grid_encoding", "digits"),
                     threshold=pick(args.hardcoded_threshold, "threshold", THRESHOLD),
-                    model=model if model is None or model.is_dir() else None)
+                    model=pick(args.model, "model", None))
     if settings["dataset"] is None:
         raise ExportError(f"--dataset: required, {args.source} has no run_config.json to read it from")
     if recorded:

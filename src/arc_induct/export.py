@@ -313,9 +313,9 @@ def recorded_settings(source: Path) -> dict[str, Any]:
         return {}
     try:
         cfg = orjson.loads(path.read_bytes())
-        return {"dataset": cfg["dataset"], "model": cfg["model"], "prompt_format": cfg["prompts"]["format"],
-                "grid_encoding": cfg["prompts"]["encoding"], "threshold": cfg["scheduling"]["hardcoded_threshold"],
-                "path": path}
+        return {"dataset": cfg["dataset"], "model": Path(cfg["model"]) if cfg["model"] else None,
+                "prompt_format": cfg["prompts"]["format"], "grid_encoding": cfg["prompts"]["encoding"],
+                "threshold": cfg["scheduling"]["hardcoded_threshold"], "path": path}
     except (OSError, orjson.JSONDecodeError, KeyError, TypeError) as e:
         raise ExportError(f"{path}: not a run's config ({type(e).__name__}: {e}); pass the run's flags and "
                           "move the file away") from None
